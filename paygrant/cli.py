@@ -1,0 +1,96 @@
+"""The `paygrant` command: run the services, the relay, the QPay simulator, migrations, the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from paygrant.runtime import configure_logging, run_until_signalled
+from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
+
+
+async def _payment() -> None:
+    from payment_service.bootstrap import PaymentApp
+
+    await run_until_signalled(PaymentApp(PaymentSettings()))
+
+
+async def _relay() -> None:
+    from payment_service.bootstrap import PaymentApp
+
+    await run_until_signalled(PaymentApp(PaymentSettings(), serve=False, relay=True))
+
+
+async def _entitlement() -> None:
+    from entitlement_service.bootstrap import EntitlementApp
+
+    await run_until_signalled(EntitlementApp(EntitlementSettings()))
+
+
+async def _qpay_sim() -> None:
+    from paygrant.qpay_sim.app import run_simulator
+
+    settings = SimulatorSettings()
+    await run_simulator(
+        settings.qpay_sim_host,
+        settings.qpay_sim_port,
+        client_id=settings.qpay_client_id,
+        client_secret=settings.qpay_client_secret.get_secret_value(),
+        invoice_code=settings.qpay_invoice_code,
+    )
+
+
+async def _db_upgrade(service: str) -> None:
+    if service in ("payment", "all"):
+        from payment_service.bootstrap import migrate as migrate_payment
+
+        await migrate_payment(PaymentSettings().payment_database_url)
+        print("payment database is at the newest schema")
+    if service in ("entitlement", "all"):
+        from entitlement_service.bootstrap import migrate as migrate_entitlement
+
+        await migrate_entitlement(EntitlementSettings().entitlement_database_url)
+        print("entitlement database is at the newest schema")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paygrant", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the simulator and both services (embedded profile by default)")
+    commands.add_parser("payment", help="run the payment service (gRPC, QPay callback, relay)")
+    commands.add_parser("entitlement", help="run the entitlement service")
+    commands.add_parser("relay", help="run only an outbox relay worker")
+    commands.add_parser("qpay-sim", help="run the QPay v2 simulator")
+    commands.add_parser("demo", help="buy a course on the running stack and watch it become owned")
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply the migrations a database lacks")
+    upgrade.add_argument("--service", choices=("payment", "entitlement", "all"), default="all")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `paygrant` console script."""
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.command == "up":
+        from paygrant.stack import run_stack
+
+        return run_stack()
+    if args.command == "demo":
+        from paygrant.demo import run_demo
+
+        return asyncio.run(run_demo())
+    runners = {"payment": _payment, "entitlement": _entitlement, "relay": _relay, "qpay-sim": _qpay_sim}
+    if args.command in runners:
+        asyncio.run(runners[args.command]())
+    else:
+        asyncio.run(_db_upgrade(args.service))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""A grpc.aio server with the standard health and reflection services.
+
+Health answers SERVING only while the service's database answers, re-checked periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class GrpcServer:
+    """Owns one grpc.aio server; start() binds and serves, stop() drains gracefully."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        service_names: Sequence[str],
+        register: Callable[[grpc.aio.Server], None],
+        is_ready: Callable[[], Awaitable[bool]],
+        readiness_interval: float = 2.0,
+    ) -> None:
+        self._address = f"{host}:{port}"
+        self._service_names = tuple(service_names)
+        self._register = register
+        self._is_ready = is_ready
+        self._readiness_interval = readiness_interval
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._watcher: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        """Binds, starts serving and returns the bound port (useful when asked for port 0)."""
+        server = grpc.aio.server()
+        self._register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        self.port = server.add_insecure_port(self._address)
+        await self._set_health(NOT_SERVING)
+        await server.start()
+        self._server = server
+        self._watcher = asyncio.create_task(self._watch_readiness())
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Reports NOT_SERVING, lets running calls finish for `grace` seconds, then stops."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._server is not None:
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+            self._server = None
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            ready = await self._is_ready()
+            await self._set_health(SERVING if ready else NOT_SERVING)
+            await asyncio.sleep(self._readiness_interval)
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *self._service_names):
+            await self._health.set(name, status)

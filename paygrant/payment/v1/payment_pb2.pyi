@@ -1,0 +1,176 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from paygrant.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CheckoutStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECKOUT_STATUS_UNSPECIFIED: _ClassVar[CheckoutStatus]
+    CHECKOUT_STATUS_PENDING: _ClassVar[CheckoutStatus]
+    CHECKOUT_STATUS_PAID: _ClassVar[CheckoutStatus]
+    CHECKOUT_STATUS_EXPIRED: _ClassVar[CheckoutStatus]
+    CHECKOUT_STATUS_CANCELLED: _ClassVar[CheckoutStatus]
+
+class PaymentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PAYMENT_STATUS_UNSPECIFIED: _ClassVar[PaymentStatus]
+    PAYMENT_STATUS_PAID: _ClassVar[PaymentStatus]
+    PAYMENT_STATUS_REFUNDED: _ClassVar[PaymentStatus]
+CHECKOUT_STATUS_UNSPECIFIED: CheckoutStatus
+CHECKOUT_STATUS_PENDING: CheckoutStatus
+CHECKOUT_STATUS_PAID: CheckoutStatus
+CHECKOUT_STATUS_EXPIRED: CheckoutStatus
+CHECKOUT_STATUS_CANCELLED: CheckoutStatus
+PAYMENT_STATUS_UNSPECIFIED: PaymentStatus
+PAYMENT_STATUS_PAID: PaymentStatus
+PAYMENT_STATUS_REFUNDED: PaymentStatus
+
+class Product(_message.Message):
+    __slots__ = ("item", "title", "amount", "currency", "active", "updated_at")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    item: _common_pb2.ItemRef
+    title: str
+    amount: int
+    currency: str
+    active: bool
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, item: _Optional[_Union[_common_pb2.ItemRef, _Mapping]] = ..., title: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., active: _Optional[bool] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PutProductRequest(_message.Message):
+    __slots__ = ("product",)
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    product: Product
+    def __init__(self, product: _Optional[_Union[Product, _Mapping]] = ...) -> None: ...
+
+class ListProductsRequest(_message.Message):
+    __slots__ = ("kind", "include_inactive")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    include_inactive: bool
+    def __init__(self, kind: _Optional[str] = ..., include_inactive: _Optional[bool] = ...) -> None: ...
+
+class ListProductsResponse(_message.Message):
+    __slots__ = ("products",)
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    products: _containers.RepeatedCompositeFieldContainer[Product]
+    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+
+class CreateCheckoutRequest(_message.Message):
+    __slots__ = ("idempotency_key", "user_id", "items")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    user_id: str
+    items: _containers.RepeatedCompositeFieldContainer[_common_pb2.ItemRef]
+    def __init__(self, idempotency_key: _Optional[str] = ..., user_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_common_pb2.ItemRef, _Mapping]]] = ...) -> None: ...
+
+class CheckoutLine(_message.Message):
+    __slots__ = ("item", "title", "amount")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    item: _common_pb2.ItemRef
+    title: str
+    amount: int
+    def __init__(self, item: _Optional[_Union[_common_pb2.ItemRef, _Mapping]] = ..., title: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class Deeplink(_message.Message):
+    __slots__ = ("name", "link")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    link: str
+    def __init__(self, name: _Optional[str] = ..., link: _Optional[str] = ...) -> None: ...
+
+class Invoice(_message.Message):
+    __slots__ = ("invoice_id", "qr_text", "qr_image", "short_url", "deeplinks")
+    INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    QR_TEXT_FIELD_NUMBER: _ClassVar[int]
+    QR_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SHORT_URL_FIELD_NUMBER: _ClassVar[int]
+    DEEPLINKS_FIELD_NUMBER: _ClassVar[int]
+    invoice_id: str
+    qr_text: str
+    qr_image: str
+    short_url: str
+    deeplinks: _containers.RepeatedCompositeFieldContainer[Deeplink]
+    def __init__(self, invoice_id: _Optional[str] = ..., qr_text: _Optional[str] = ..., qr_image: _Optional[str] = ..., short_url: _Optional[str] = ..., deeplinks: _Optional[_Iterable[_Union[Deeplink, _Mapping]]] = ...) -> None: ...
+
+class Checkout(_message.Message):
+    __slots__ = ("session_id", "status", "amount", "currency", "invoice", "expires_at", "user_id", "lines", "created_at", "payment_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    status: CheckoutStatus
+    amount: int
+    currency: str
+    invoice: Invoice
+    expires_at: _timestamp_pb2.Timestamp
+    user_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[CheckoutLine]
+    created_at: _timestamp_pb2.Timestamp
+    payment_id: str
+    def __init__(self, session_id: _Optional[str] = ..., status: _Optional[_Union[CheckoutStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_id: _Optional[str] = ...) -> None: ...
+
+class GetCheckoutRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class CheckPaymentRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class GetPaymentRequest(_message.Message):
+    __slots__ = ("payment_id",)
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    def __init__(self, payment_id: _Optional[str] = ...) -> None: ...
+
+class Payment(_message.Message):
+    __slots__ = ("payment_id", "qpay_payment_id", "session_id", "user_id", "status", "amount", "currency", "lines", "paid_at")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QPAY_PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    PAID_AT_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    qpay_payment_id: str
+    session_id: str
+    user_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    lines: _containers.RepeatedCompositeFieldContainer[CheckoutLine]
+    paid_at: _timestamp_pb2.Timestamp
+    def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

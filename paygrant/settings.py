@@ -1,0 +1,62 @@
+"""Typed settings, read once from PAYGRANT_* environment variables at each entrypoint."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_prefix="PAYGRANT_", extra="ignore")
+
+
+class PaymentSettings(BaseSettings):
+    """Everything the payment service (and its relay) needs."""
+
+    model_config = _ENV
+
+    payment_database_url: str = "sqlite+aiosqlite:///var/payment.db"
+    payment_grpc_host: str = "127.0.0.1"
+    payment_grpc_port: int = 50051
+    callback_host: str = "127.0.0.1"
+    callback_port: int = 8081
+    # The address QPay reaches the callback listener at (a public URL in production).
+    callback_public_url: str = "http://127.0.0.1:8081"
+    qpay_base_url: str = "http://127.0.0.1:8090/v2"
+    qpay_client_id: str = "TEST_MERCHANT"
+    qpay_client_secret: SecretStr = SecretStr("123456")
+    qpay_invoice_code: str = "TEST_INVOICE"
+    qpay_timeout_seconds: float = 10.0
+    entitlement_target: str = "127.0.0.1:50052"
+    checkout_ttl_seconds: int = Field(default=900, gt=0)
+    relay_enabled: bool = True
+    relay_batch_size: int = Field(default=20, gt=0)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_max_attempts: int = Field(default=12, gt=0)
+    relay_backoff_base_seconds: float = Field(default=0.5, gt=0)
+    relay_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    relay_call_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class EntitlementSettings(BaseSettings):
+    """Everything the entitlement service needs."""
+
+    model_config = _ENV
+
+    entitlement_database_url: str = "sqlite+aiosqlite:///var/entitlement.db"
+    entitlement_grpc_host: str = "127.0.0.1"
+    entitlement_grpc_port: int = 50052
+    # Ownership cache; checks go to the database when unset.
+    redis_url: str | None = None
+    redis_key_prefix: str = "paygrant"
+    ownership_cache_ttl_seconds: int = Field(default=300, gt=0)
+
+
+class SimulatorSettings(BaseSettings):
+    """The QPay simulator's listener and credentials."""
+
+    model_config = _ENV
+
+    qpay_sim_host: str = "127.0.0.1"
+    qpay_sim_port: int = 8090
+    qpay_client_id: str = "TEST_MERCHANT"
+    qpay_client_secret: SecretStr = SecretStr("123456")
+    qpay_invoice_code: str = "TEST_INVOICE"

@@ -1,0 +1,86 @@
+"""gRPC client of the entitlement service: applies outbox events and asks about ownership."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from paygrant.common.v1 import common_pb2
+from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
+from payment_service.domain.catalog import ItemRef
+from payment_service.domain.errors import DeliveryFailed, UpstreamUnavailable
+from payment_service.domain.events import EventType, PaymentEvent
+
+_EVENT_TYPES = {
+    EventType.PAYMENT_COMPLETED: entitlement_pb2.PAYMENT_EVENT_TYPE_COMPLETED,
+    EventType.PAYMENT_REFUNDED: entitlement_pb2.PAYMENT_EVENT_TYPE_REFUNDED,
+}
+# Statuses that no retry can fix: the event itself is wrong.
+_PERMANENT = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED}
+
+
+class EntitlementClient:
+    """One channel to the entitlement service; start() opens it, stop() closes it."""
+
+    def __init__(self, target: str, timeout: float) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: entitlement_pb2_grpc.EntitlementServiceStub | None = None
+
+    async def start(self) -> None:
+        """Opens the channel (connections are made lazily by gRPC)."""
+        self._channel = grpc.aio.insecure_channel(self._target)
+        self._stub = entitlement_pb2_grpc.EntitlementServiceStub(self._channel)
+
+    async def stop(self) -> None:
+        """Closes the channel."""
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def stub(self) -> entitlement_pb2_grpc.EntitlementServiceStub:
+        """The generated stub; the client must have been started."""
+        if self._stub is None:
+            raise RuntimeError("EntitlementClient used before start()")
+        return self._stub
+
+    async def apply(self, event: PaymentEvent) -> None:
+        """Delivers one event; raises DeliveryFailed when it was not applied."""
+        occurred_at = Timestamp()
+        occurred_at.FromDatetime(event.occurred_at)
+        request = entitlement_pb2.ApplyPaymentEventRequest(
+            event_id=event.event_id,
+            type=_EVENT_TYPES[event.type],
+            payment_id=event.payment_id,
+            user_id=event.user_id,
+            currency=event.currency,
+            occurred_at=occurred_at,
+            items=[
+                entitlement_pb2.PaidItem(item=common_pb2.ItemRef(kind=i.kind, id=i.item_id), amount=i.amount)
+                for i in event.items
+            ],
+        )
+        try:
+            await self.stub.ApplyPaymentEvent(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise DeliveryFailed(
+                f"ApplyPaymentEvent {error.code().name}: {error.details()}", permanent=error.code() in _PERMANENT
+            ) from error
+
+    async def owned_items(self, user_id: str, items: Sequence[ItemRef]) -> set[ItemRef]:
+        """Which of `items` the user already owns."""
+        request = entitlement_pb2.BatchCheckOwnershipRequest(
+            queries=[
+                entitlement_pb2.OwnershipQuery(user_id=user_id, item=common_pb2.ItemRef(kind=i.kind, id=i.id))
+                for i in items
+            ]
+        )
+        try:
+            response = await self.stub.BatchCheckOwnership(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise UpstreamUnavailable(f"entitlement service: {error.code().name}: {error.details()}") from error
+        return {item for item, result in zip(items, response.results, strict=True) if result.owned}

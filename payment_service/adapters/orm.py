@@ -1,0 +1,173 @@
+"""The payment service's tables, and the mapping of domain objects onto them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.ext.orderinglist import ordering_list
+from sqlalchemy.orm import registry, relationship
+
+from paygrant.db import UTCDateTime
+from payment_service.domain.catalog import Product
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
+from payment_service.domain.outbox import OutboxStatus
+from payment_service.domain.payment import Payment, PaymentStatus
+
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+
+# SQLite autoincrements only INTEGER PRIMARY KEY columns.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _status(enum: Any) -> Enum:
+    return Enum(enum, native_enum=False, length=16, validate_strings=True)
+
+
+products = Table(
+    "products",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("item_id", String(128), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+checkout_sessions = Table(
+    "checkout_sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", _status(CheckoutStatus), nullable=False),
+    Column("callback_secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime),
+    Column("payment_id", String(36)),
+    Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
+)
+
+checkout_lines = Table(
+    "checkout_lines",
+    metadata,
+    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("invoice_id", String(64), primary_key=True),
+    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), nullable=False, unique=True),
+    Column("qr_text", Text, nullable=False),
+    Column("qr_image", Text, nullable=False),
+    Column("short_url", String(512), nullable=False),
+    Column("deeplinks", JSON, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # One row per QPay payment: a duplicated callback cannot record it twice (I3).
+    Column("qpay_payment_id", String(64), unique=True),
+    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), nullable=False, index=True),
+    Column("user_id", String(128), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", _status(PaymentStatus), nullable=False),
+    Column("paid_at", UTCDateTime, nullable=False, index=True),
+    Column("refunded_at", UTCDateTime),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(32), nullable=False),
+    Column("payment_id", String(36), nullable=False, index=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", _status(OutboxStatus), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+
+class OutboxMessage:
+    """One outbox row: an event waiting for (or done with) delivery."""
+
+    def __init__(
+        self, *, event_id: str, event_type: str, payment_id: str, payload: dict[str, Any], created_at: dt.datetime
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.payment_id = payment_id
+        self.payload = payload
+        self.status = OutboxStatus.PENDING
+        self.attempts = 0
+        self.next_attempt_at = created_at
+        self.last_error: str | None = None
+        self.created_at = created_at
+        self.sent_at: dt.datetime | None = None
+        self.id: int | None = None
+
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Maps the domain classes onto the tables; safe to call more than once."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(Product, products)
+    mapper_registry.map_imperatively(CheckoutLine, checkout_lines)
+    mapper_registry.map_imperatively(Invoice, invoices)
+    mapper_registry.map_imperatively(
+        CheckoutSession,
+        checkout_sessions,
+        properties={
+            "lines": relationship(
+                CheckoutLine,
+                order_by=checkout_lines.c.position,
+                collection_class=ordering_list("position"),
+                cascade="all, delete-orphan",
+                lazy="selectin",
+            ),
+            "invoice": relationship(Invoice, uselist=False, cascade="all, delete-orphan", lazy="selectin"),
+        },
+    )
+    mapper_registry.map_imperatively(Payment, payments)
+    mapper_registry.map_imperatively(OutboxMessage, outbox)
+    _mapped = True

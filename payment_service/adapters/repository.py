@@ -1,0 +1,124 @@
+"""Repositories: the only code that knows how aggregates are queried and stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payment_service.adapters.orm import OutboxMessage, checkout_sessions, outbox, payments, products
+from payment_service.domain.catalog import ItemRef, Product
+from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.events import PaymentEvent
+from payment_service.domain.outbox import OutboxStatus
+from payment_service.domain.payment import Payment
+
+
+class CatalogRepository:
+    """Products by item."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, item: ItemRef) -> Product | None:
+        """The catalog entry of one item, if any."""
+        return await self._session.get(Product, (item.kind, item.id))
+
+    async def get_many(self, items: Iterable[ItemRef]) -> dict[ItemRef, Product]:
+        """Catalog entries of the given items, by item; missing items are absent."""
+        keys = [(item.kind, item.id) for item in items]
+        rows = await self._session.scalars(select(Product).where(tuple_(products.c.kind, products.c.item_id).in_(keys)))
+        return {product.item: product for product in rows}
+
+    def add(self, product: Product) -> None:
+        """Stages a new entry."""
+        self._session.add(product)
+
+    async def list(self, kind: str, include_inactive: bool) -> Sequence[Product]:
+        """Entries ordered by kind and id, optionally of one kind and only active ones."""
+        query = select(Product).order_by(products.c.kind, products.c.item_id)
+        if kind:
+            query = query.where(products.c.kind == kind)
+        if not include_inactive:
+            query = query.where(products.c.active.is_(True))
+        return (await self._session.scalars(query)).all()
+
+
+class CheckoutRepository:
+    """Checkout sessions, with their lines and invoice."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, checkout: CheckoutSession) -> None:
+        """Stages a new session."""
+        self._session.add(checkout)
+
+    async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
+        """A session by id; `for_update` locks its row until commit (PostgreSQL)."""
+        return await self._session.get(CheckoutSession, session_id, with_for_update=for_update)
+
+    async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
+        """The session a CreateCheckout with this key made, if any."""
+        query = select(CheckoutSession).where(checkout_sessions.c.idempotency_key == key)
+        return (await self._session.scalars(query)).one_or_none()
+
+
+class PaymentRepository:
+    """Recorded payments."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, payment: Payment) -> None:
+        """Stages a new payment."""
+        self._session.add(payment)
+
+    async def get(self, payment_id: str) -> Payment | None:
+        """A payment by paygrant's id."""
+        return await self._session.get(Payment, payment_id)
+
+    async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
+        """A payment by QPay's id."""
+        query = select(Payment).where(payments.c.qpay_payment_id == qpay_payment_id)
+        return (await self._session.scalars(query)).one_or_none()
+
+
+class OutboxRepository:
+    """The transactional outbox: rows are added in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self.added = 0
+
+    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
+        """Stages the event for delivery; it commits (or not) with everything else."""
+        self._session.add(
+            OutboxMessage(
+                event_id=event.event_id,
+                event_type=event.type.value,
+                payment_id=event.payment_id,
+                payload=event.to_payload(),
+                created_at=now,
+            )
+        )
+        self.added += 1
+
+    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
+        """Locks the oldest due pending row that no other relay holds (SKIP LOCKED)."""
+        query = (
+            select(OutboxMessage)
+            .where(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def count_by_status(self) -> dict[OutboxStatus, int]:
+        """How many rows are pending, sent and dead."""
+        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        rows = (await self._session.execute(query)).all()
+        return {OutboxStatus(status): count for status, count in rows}

@@ -1,0 +1,108 @@
+"""The checkout session: a priced cart, its QPay invoice and its lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from payment_service.domain.catalog import ItemRef
+from payment_service.domain.errors import InvalidTransition
+
+
+class CheckoutStatus(enum.StrEnum):
+    """PENDING -> PAID | EXPIRED | CANCELLED; EXPIRED -> PAID (a late payment is honoured)."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class CheckoutLine:
+    """One item of a session, priced from the catalog at checkout time."""
+
+    def __init__(self, kind: str, item_id: str, title: str, amount: int) -> None:
+        self.kind = kind
+        self.item_id = item_id
+        self.title = title
+        self.amount = amount
+
+    @property
+    def item(self) -> ItemRef:
+        """The item bought."""
+        return ItemRef(self.kind, self.item_id)
+
+
+class Invoice:
+    """The QPay invoice that collects a session's money."""
+
+    def __init__(
+        self, invoice_id: str, qr_text: str, qr_image: str, short_url: str, deeplinks: list[dict[str, str]]
+    ) -> None:
+        self.invoice_id = invoice_id
+        self.qr_text = qr_text
+        self.qr_image = qr_image
+        self.short_url = short_url
+        self.deeplinks = deeplinks
+
+
+class CheckoutSession:
+    """Aggregate root of a checkout. Mapped onto `checkout_sessions` by the ORM adapter."""
+
+    invoice: Invoice | None
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        idempotency_key: str,
+        request_fingerprint: str,
+        user_id: str,
+        currency: str,
+        lines: list[CheckoutLine],
+        callback_secret_hash: str,
+        created_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> None:
+        self.id = id
+        self.idempotency_key = idempotency_key
+        self.request_fingerprint = request_fingerprint
+        self.user_id = user_id
+        self.currency = currency
+        self.lines = lines
+        self.amount = sum(line.amount for line in lines)
+        self.callback_secret_hash = callback_secret_hash
+        self.created_at = created_at
+        self.expires_at = expires_at
+        self.status = CheckoutStatus.PENDING
+        self.payment_id: str | None = None
+        self.paid_at: dt.datetime | None = None
+        self.invoice = None
+
+    @property
+    def is_free(self) -> bool:
+        """A zero-amount cart completes without QPay."""
+        return self.amount == 0
+
+    def mark_paid(self, payment_id: str, at: dt.datetime) -> None:
+        """Records the payment that paid the session; a later second payment keeps the first."""
+        if self.status is CheckoutStatus.CANCELLED:
+            raise InvalidTransition(f"checkout {self.id} is cancelled")
+        if self.status is CheckoutStatus.PAID:
+            return
+        self.status = CheckoutStatus.PAID
+        self.payment_id = payment_id
+        self.paid_at = at
+
+    def expire(self, now: dt.datetime) -> bool:
+        """Moves an unpaid session past its expiry to EXPIRED; returns whether it moved."""
+        if self.status is CheckoutStatus.PENDING and now >= self.expires_at:
+            self.status = CheckoutStatus.EXPIRED
+            return True
+        return False
+
+    def cancel(self) -> None:
+        """Cancels an unpaid session."""
+        if self.status is CheckoutStatus.PAID:
+            raise InvalidTransition(f"checkout {self.id} is already paid")
+        self.status = CheckoutStatus.CANCELLED

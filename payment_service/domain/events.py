@@ -1,0 +1,86 @@
+"""Events the payment service announces through its outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.payment import Payment
+
+
+class EventType(enum.StrEnum):
+    """What happened to a payment."""
+
+    PAYMENT_COMPLETED = "PaymentCompleted"
+    PAYMENT_REFUNDED = "PaymentRefunded"
+
+
+@dataclass(frozen=True)
+class PaidItem:
+    """An item of a payment with the price paid for it, in minor units."""
+
+    kind: str
+    item_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A PaymentCompleted or PaymentRefunded, as stored in the outbox and delivered."""
+
+    event_id: str
+    type: EventType
+    payment_id: str
+    user_id: str
+    currency: str
+    items: tuple[PaidItem, ...]
+    occurred_at: dt.datetime
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of the outbox row (the event id and type live in their own columns)."""
+        return {
+            "payment_id": self.payment_id,
+            "user_id": self.user_id,
+            "currency": self.currency,
+            "items": [{"kind": i.kind, "id": i.item_id, "amount": i.amount} for i in self.items],
+            "occurred_at": self.occurred_at.isoformat(),
+        }
+
+    @classmethod
+    def from_payload(cls, event_id: str, type: str, payload: dict[str, Any]) -> PaymentEvent:
+        """Rebuilds the event from an outbox row."""
+        return cls(
+            event_id=event_id,
+            type=EventType(type),
+            payment_id=payload["payment_id"],
+            user_id=payload["user_id"],
+            currency=payload["currency"],
+            items=tuple(PaidItem(i["kind"], i["id"], i["amount"]) for i in payload["items"]),
+            occurred_at=dt.datetime.fromisoformat(payload["occurred_at"]),
+        )
+
+
+def _event(type: EventType, session: CheckoutSession, payment: Payment, at: dt.datetime) -> PaymentEvent:
+    return PaymentEvent(
+        event_id=str(uuid.uuid4()),
+        type=type,
+        payment_id=payment.id,
+        user_id=session.user_id,
+        currency=session.currency,
+        items=tuple(PaidItem(line.kind, line.item_id, line.amount) for line in session.lines),
+        occurred_at=at,
+    )
+
+
+def payment_completed(session: CheckoutSession, payment: Payment) -> PaymentEvent:
+    """Announces that `payment` paid for the session's items."""
+    return _event(EventType.PAYMENT_COMPLETED, session, payment, payment.paid_at)
+
+
+def payment_refunded(session: CheckoutSession, payment: Payment, at: dt.datetime) -> PaymentEvent:
+    """Announces that `payment` was refunded, so its items are to be revoked."""
+    return _event(EventType.PAYMENT_REFUNDED, session, payment, at)

@@ -1,0 +1,145 @@
+"""PaymentService over gRPC: translates protobuf to commands and errors to status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from paygrant.common.v1 import common_pb2
+from paygrant.grpc_errors import translate_errors
+from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
+from paygrant.timestamps import to_timestamp
+from payment_service.domain import errors
+from payment_service.domain.catalog import ItemRef, Product
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession
+from payment_service.domain.payment import Payment
+from payment_service.service_layer import catalog
+from payment_service.service_layer.checkout import Checkouts, CreateCheckout
+from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+handles_errors = translate_errors(
+    {
+        errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+        errors.NotFound: grpc.StatusCode.NOT_FOUND,
+        errors.Conflict: grpc.StatusCode.ALREADY_EXISTS,
+        errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+        errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+        errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+        errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
+    }
+)
+
+
+def item_ref(message: common_pb2.ItemRef) -> ItemRef:
+    """The domain ItemRef of a protobuf one."""
+    return ItemRef(message.kind, message.id)
+
+
+def _item(item: ItemRef) -> common_pb2.ItemRef:
+    return common_pb2.ItemRef(kind=item.kind, id=item.id)
+
+
+def _product(product: Product) -> payment_pb2.Product:
+    return payment_pb2.Product(
+        item=_item(product.item),
+        title=product.title,
+        amount=product.amount,
+        currency=product.currency,
+        active=product.active,
+        updated_at=to_timestamp(product.updated_at),
+    )
+
+
+def _lines(lines: list[CheckoutLine]) -> list[payment_pb2.CheckoutLine]:
+    return [payment_pb2.CheckoutLine(item=_item(line.item), title=line.title, amount=line.amount) for line in lines]
+
+
+def _checkout(session: CheckoutSession) -> payment_pb2.Checkout:
+    invoice = None
+    if session.invoice is not None:
+        invoice = payment_pb2.Invoice(
+            invoice_id=session.invoice.invoice_id,
+            qr_text=session.invoice.qr_text,
+            qr_image=session.invoice.qr_image,
+            short_url=session.invoice.short_url,
+            deeplinks=[payment_pb2.Deeplink(name=d["name"], link=d["link"]) for d in session.invoice.deeplinks],
+        )
+    return payment_pb2.Checkout(
+        session_id=session.id,
+        status=payment_pb2.CheckoutStatus.Value(f"CHECKOUT_STATUS_{session.status.value}"),
+        amount=session.amount,
+        currency=session.currency,
+        invoice=invoice,
+        expires_at=to_timestamp(session.expires_at),
+        user_id=session.user_id,
+        lines=_lines(session.lines),
+        created_at=to_timestamp(session.created_at),
+        payment_id=session.payment_id or "",
+    )
+
+
+def _payment(payment: Payment, session: CheckoutSession) -> payment_pb2.Payment:
+    return payment_pb2.Payment(
+        payment_id=payment.id,
+        qpay_payment_id=payment.qpay_payment_id or "",
+        session_id=payment.session_id,
+        user_id=payment.user_id,
+        status=payment_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.value}"),
+        amount=payment.amount,
+        currency=payment.currency,
+        lines=_lines(session.lines),
+        paid_at=to_timestamp(payment.paid_at),
+    )
+
+
+class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
+    """The PaymentService RPCs."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, checkouts: Checkouts, confirmation: PaymentConfirmation) -> None:
+        self._uow_factory = uow_factory
+        self._checkouts = checkouts
+        self._confirmation = confirmation
+
+    @handles_errors
+    async def PutProduct(self, request: payment_pb2.PutProductRequest, context: Context) -> payment_pb2.Product:
+        if not request.HasField("product"):
+            raise errors.InvalidRequest("product", "is required")
+        p = request.product
+        command = catalog.PutProduct(item_ref(p.item), p.title, p.amount, p.currency, p.active)
+        return _product(await catalog.put_product(command, self._uow_factory))
+
+    @handles_errors
+    async def ListProducts(
+        self, request: payment_pb2.ListProductsRequest, context: Context
+    ) -> payment_pb2.ListProductsResponse:
+        products = await catalog.list_products(request.kind, request.include_inactive, self._uow_factory)
+        return payment_pb2.ListProductsResponse(products=[_product(p) for p in products])
+
+    @handles_errors
+    async def CreateCheckout(self, request: payment_pb2.CreateCheckoutRequest, context: Context) -> payment_pb2.Checkout:
+        command = CreateCheckout(request.idempotency_key, request.user_id, tuple(item_ref(i) for i in request.items))
+        return _checkout(await self._checkouts.create(command))
+
+    @handles_errors
+    async def GetCheckout(self, request: payment_pb2.GetCheckoutRequest, context: Context) -> payment_pb2.Checkout:
+        return _checkout(await self._checkouts.get(request.session_id))
+
+    @handles_errors
+    async def CheckPayment(self, request: payment_pb2.CheckPaymentRequest, context: Context) -> payment_pb2.Checkout:
+        return _checkout(await self._confirmation.check(request.session_id))
+
+    @handles_errors
+    async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:
+        if not request.payment_id:
+            raise errors.InvalidRequest("payment_id", "is required")
+        async with self._uow_factory() as uow:
+            payment = await uow.payments.get(request.payment_id)
+            if payment is None:
+                raise errors.NotFound(f"payment {request.payment_id} does not exist", "payment_id")
+            session = await uow.checkouts.get(payment.session_id)
+        assert session is not None
+        return _payment(payment, session)

@@ -1,0 +1,54 @@
+"""Use cases of the catalog: put a product, list products."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from paygrant.db import utcnow
+from payment_service.domain.catalog import KIND_PATTERN, ItemRef, Product
+from payment_service.domain.errors import InvalidRequest
+from payment_service.domain.money import normalize_currency
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+MAX_TITLE = 200
+
+
+@dataclass(frozen=True)
+class PutProduct:
+    """Create or update the catalog entry of `item`."""
+
+    item: ItemRef
+    title: str
+    amount: int
+    currency: str
+    active: bool
+
+
+async def put_product(command: PutProduct, uow_factory: UnitOfWorkFactory) -> Product:
+    """Validates and writes one entry; checkouts already made keep the price they had."""
+    command.item.validate("product.item")
+    title = command.title.strip()
+    if not 0 < len(title) <= MAX_TITLE:
+        raise InvalidRequest("product.title", f"must be 1-{MAX_TITLE} characters")
+    if command.amount < 0:
+        raise InvalidRequest("product.amount", "must not be negative")
+    currency = normalize_currency(command.currency, "product.currency")
+    async with uow_factory() as uow:
+        product = await uow.catalog.get(command.item)
+        if product is None:
+            product = Product(command.item.kind, command.item.id, title, command.amount, currency, command.active, utcnow())
+            uow.catalog.add(product)
+        else:
+            product.title, product.amount, product.currency = title, command.amount, currency
+            product.active, product.updated_at = command.active, utcnow()
+        await uow.commit()
+    return product
+
+
+async def list_products(kind: str, include_inactive: bool, uow_factory: UnitOfWorkFactory) -> Sequence[Product]:
+    """Catalog entries, optionally of one kind."""
+    if kind and not KIND_PATTERN.match(kind):
+        raise InvalidRequest("kind", "must be 1-32 lowercase letters, digits, '_' or '-'")
+    async with uow_factory() as uow:
+        return await uow.catalog.list(kind, include_inactive)

@@ -1,0 +1,216 @@
+"""Use cases of checkout: price a cart, open its QPay invoice, read it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from paygrant.db import utcnow
+from payment_service.adapters.qpay.client import QPayClient
+from payment_service.adapters.qpay.errors import QPayError
+from payment_service.adapters.qpay.models import InvoiceRequest
+from payment_service.domain.catalog import ItemRef
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
+from payment_service.domain.errors import (
+    AlreadyRecorded,
+    Conflict,
+    FailedPrecondition,
+    InvalidRequest,
+    NotFound,
+    UpstreamUnavailable,
+)
+from payment_service.domain.events import payment_completed
+from payment_service.domain.money import to_major
+from payment_service.domain.payment import Payment
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 50
+MAX_ID = 128
+
+
+@dataclass(frozen=True)
+class CreateCheckout:
+    """A gateway's request to buy `items` for `user_id`."""
+
+    idempotency_key: str
+    user_id: str
+    items: tuple[ItemRef, ...]
+
+    def validate(self) -> None:
+        """Raises InvalidRequest naming the first malformed field."""
+        _require_id("idempotency_key", self.idempotency_key)
+        _require_id("user_id", self.user_id)
+        if not 0 < len(self.items) <= MAX_ITEMS:
+            raise InvalidRequest("items", f"must hold 1-{MAX_ITEMS} items")
+        for index, item in enumerate(self.items):
+            item.validate(f"items[{index}]")
+            if item in self.items[:index]:
+                raise InvalidRequest(f"items[{index}]", "repeats an earlier item")
+
+    def fingerprint(self) -> str:
+        """Identifies the request's content, to tell a retry from a reused key."""
+        body = json.dumps([self.user_id, sorted((i.kind, i.id) for i in self.items)])
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _require_id(field: str, value: str) -> None:
+    if not 0 < len(value) <= MAX_ID or value.strip() != value:
+        raise InvalidRequest(field, f"must be 1-{MAX_ID} characters without surrounding spaces")
+
+
+def hash_secret(secret: str) -> str:
+    """Sessions store only a hash of their callback secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckoutConfig:
+    """What checkout needs from the settings."""
+
+    invoice_code: str
+    callback_public_url: str
+    ttl: dt.timedelta
+
+
+class OwnershipLookup(Protocol):
+    """Asks the entitlement service which items a user already owns."""
+
+    async def owned_items(self, user_id: str, items: Sequence[ItemRef]) -> set[ItemRef]: ...
+
+
+class Checkouts:
+    """CreateCheckout and GetCheckout."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, qpay: QPayClient, ownership: OwnershipLookup, config: CheckoutConfig
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._qpay = qpay
+        self._ownership = ownership
+        self._config = config
+
+    async def create(self, command: CreateCheckout) -> CheckoutSession:
+        """Same key and request: the same session. Same key, other request: Conflict."""
+        command.validate()
+        existing = await self._by_key(command)
+        if existing is not None:
+            return existing
+        session, secret = await self._price(command)
+        if session.is_free:
+            return await self._complete_free(session)
+        session.invoice = await self._open_invoice(session, secret)
+        try:
+            async with self._uow_factory() as uow:
+                uow.checkouts.add(session)
+                await uow.commit()
+        except AlreadyRecorded:
+            # A concurrent retry with the same key won; answer with its session.
+            await self._cancel_invoice_quietly(session.invoice.invoice_id)
+            winner = await self._by_key(command)
+            if winner is None:
+                raise
+            return winner
+        return session
+
+    async def get(self, session_id: str) -> CheckoutSession:
+        """The session, moved to EXPIRED first if its time is up."""
+        if not session_id:
+            raise InvalidRequest("session_id", "is required")
+        async with self._uow_factory() as uow:
+            session = await uow.checkouts.get(session_id)
+            if session is None:
+                raise NotFound(f"checkout {session_id} does not exist", "session_id")
+            if session.expire(utcnow()):
+                await uow.commit()
+            return session
+
+    async def _by_key(self, command: CreateCheckout) -> CheckoutSession | None:
+        async with self._uow_factory() as uow:
+            existing = await uow.checkouts.by_idempotency_key(command.idempotency_key)
+        if existing is not None and existing.request_fingerprint != command.fingerprint():
+            raise Conflict("was already used for a different checkout request", "idempotency_key")
+        return existing
+
+    async def _price(self, command: CreateCheckout) -> tuple[CheckoutSession, str]:
+        async with self._uow_factory() as uow:
+            products = await uow.catalog.get_many(command.items)
+        lines = []
+        for index, item in enumerate(command.items):
+            product = products.get(item)
+            if product is None:
+                raise NotFound(f"{item.kind}/{item.id} is not in the catalog", f"items[{index}]")
+            if not product.active:
+                raise FailedPrecondition(f"{item.kind}/{item.id} is not for sale", f"items[{index}]")
+            lines.append(CheckoutLine(item.kind, item.id, product.title, product.amount))
+        currencies = {products[item].currency for item in command.items}
+        if len(currencies) > 1:
+            raise InvalidRequest("items", f"mixes currencies {sorted(currencies)}; check out each separately")
+        owned = await self._ownership.owned_items(command.user_id, list(command.items))
+        for index, item in enumerate(command.items):
+            if item in owned:
+                raise FailedPrecondition(f"user already owns {item.kind}/{item.id}", f"items[{index}]")
+        now = utcnow()
+        secret = secrets.token_urlsafe(32)
+        session = CheckoutSession(
+            id=str(uuid.uuid4()),
+            idempotency_key=command.idempotency_key,
+            request_fingerprint=command.fingerprint(),
+            user_id=command.user_id,
+            currency=currencies.pop(),
+            lines=lines,
+            callback_secret_hash=hash_secret(secret),
+            created_at=now,
+            expires_at=now + self._config.ttl,
+        )
+        return session, secret
+
+    async def _complete_free(self, session: CheckoutSession) -> CheckoutSession:
+        payment = Payment(
+            id=str(uuid.uuid4()),
+            qpay_payment_id=None,
+            session_id=session.id,
+            user_id=session.user_id,
+            amount=0,
+            currency=session.currency,
+            paid_at=session.created_at,
+        )
+        session.mark_paid(payment.id, session.created_at)
+        async with self._uow_factory() as uow:
+            uow.checkouts.add(session)
+            uow.payments.add(payment)
+            uow.outbox.add(payment_completed(session, payment), session.created_at)
+            await uow.commit()
+        return session
+
+    async def _open_invoice(self, session: CheckoutSession, secret: str) -> Invoice:
+        query = urlencode({"session_id": session.id, "secret": secret})
+        request = InvoiceRequest(
+            invoice_code=self._config.invoice_code,
+            sender_invoice_no=session.id,
+            invoice_receiver_code=session.user_id[:45],
+            invoice_description=", ".join(line.title for line in session.lines)[:255],
+            amount=to_major(session.amount, session.currency),
+            callback_url=f"{self._config.callback_public_url.rstrip('/')}/qpay/callback?{query}",
+        )
+        try:
+            created = await self._qpay.create_invoice(request)
+        except QPayError as error:
+            raise UpstreamUnavailable(f"QPay could not create the invoice: {error}") from error
+        deeplinks = [{"name": link.name, "link": link.link} for link in created.deeplinks]
+        return Invoice(created.invoice_id, created.qr_text, created.qr_image, created.short_url, deeplinks)
+
+    async def _cancel_invoice_quietly(self, invoice_id: str) -> None:
+        try:
+            await self._qpay.cancel_invoice(invoice_id)
+        except QPayError as error:
+            log.warning("could not cancel orphan invoice %s: %s", invoice_id, error)

@@ -1,0 +1,134 @@
+"""Recording a payment: payment, paid session and outbox row commit together or not at all."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from payment_service.adapters import orm
+from payment_service.domain.checkout import CheckoutStatus
+from payment_service.domain.errors import AlreadyRecorded, Conflict, Forbidden
+from payment_service.domain.payment import PaymentRejected
+from payment_service.service_layer.checkout import CreateCheckout
+from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.unit_of_work import UnitOfWork
+from tests.integration.payment_harness import COURSE, PaymentHarness
+
+
+async def _secret_of(harness: PaymentHarness, session_id: str) -> str:
+    invoice_id = (await harness.checkouts.get(session_id)).invoice.invoice_id  # type: ignore[union-attr]
+    record = await harness.sim.invoice(invoice_id)
+    callback_url: str = record["invoice"]["callback_url"]
+    return callback_url.split("secret=")[1].split("&")[0]
+
+
+async def _pay_silently(harness: PaymentHarness, session_id: str, amount: str | None = None) -> str:
+    """Pays at the simulator with callbacks dropped, so the test decides when to confirm."""
+    await harness.sim.set_faults(callback="drop")
+    session = await harness.checkouts.get(session_id)
+    assert session.invoice is not None
+    paid = await harness.sim.pay(session.invoice.invoice_id, Decimal(amount) if amount else None)
+    return str(paid["payment_id"])
+
+
+async def test_callback_records_payment_session_and_outbox_row_together(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    qpay_payment_id = await _pay_silently(harness, session_id)
+
+    payment = await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+
+    session = await harness.checkouts.get(session_id)
+    assert session.status is CheckoutStatus.PAID and session.payment_id == payment.id
+    assert payment.amount == 1_500_000 and payment.qpay_payment_id == qpay_payment_id
+    async with harness.engine.connect() as conn:
+        rows = (await conn.execute(select(orm.outbox))).mappings().all()
+    assert [(r["event_type"], r["payment_id"], r["status"]) for r in rows] == [("PaymentCompleted", payment.id, "PENDING")]
+    assert rows[0]["payload"]["items"] == [{"kind": "course", "id": "algebra-1", "amount": 1_500_000}]
+
+
+async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    qpay_payment_id = await _pay_silently(harness, session_id)
+
+    class CrashBeforeCommit(UnitOfWork):
+        async def commit(self) -> None:
+            await self.flush()  # the payment and outbox INSERTs reach the database...
+            raise RuntimeError("process died before COMMIT")  # ...and the transaction never commits
+
+    sessions = harness.uow_factory()._sessions
+    crashing = PaymentConfirmation(lambda: CrashBeforeCommit(sessions), harness.qpay)
+    with pytest.raises(RuntimeError, match="before COMMIT"):
+        await crashing.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+
+    assert await harness.count("payments") == 0
+    assert await harness.count("outbox") == 0
+    assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.PENDING
+
+
+async def test_duplicate_callback_records_once(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    qpay_payment_id = await _pay_silently(harness, session_id)
+    secret = await _secret_of(harness, session_id)
+
+    first = await harness.confirmation.on_callback(session_id, secret, qpay_payment_id)
+    second = await harness.confirmation.on_callback(session_id, secret, qpay_payment_id)
+
+    assert first.id == second.id
+    assert await harness.count("payments") == 1
+    assert await harness.count("outbox") == 1
+
+
+async def test_wrong_secret_is_refused_and_records_nothing(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    qpay_payment_id = await _pay_silently(harness, session_id)
+
+    with pytest.raises(Forbidden):
+        await harness.confirmation.on_callback(session_id, "guessed-secret", qpay_payment_id)
+
+    assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
+
+
+async def test_underpaid_invoice_is_rejected(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    qpay_payment_id = await _pay_silently(harness, session_id, amount="14999.99")
+
+    with pytest.raises(PaymentRejected, match="does not cover"):
+        await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+
+    assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
+
+
+async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -> None:
+    paid_session = await harness.new_checkout("key-a", "user-a")
+    other_session = await harness.new_checkout("key-b", "user-b")
+    qpay_payment_id = await _pay_silently(harness, paid_session)
+
+    with pytest.raises(PaymentRejected, match="not for the invoice"):
+        await harness.confirmation.on_callback(
+            other_session, await _secret_of(harness, other_session), qpay_payment_id
+        )
+
+    assert await harness.count("payments") == 0
+
+
+async def test_check_payment_records_a_payment_whose_callback_was_lost(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    await _pay_silently(harness, session_id)
+
+    session = await harness.confirmation.check(session_id)
+
+    assert session.status is CheckoutStatus.PAID
+    assert await harness.count("payments") == 1 and await harness.count("outbox") == 1
+
+
+async def test_same_idempotency_key_returns_the_same_checkout(harness: PaymentHarness) -> None:
+    first = await harness.checkouts.create(CreateCheckout("key-1", "user-1", (COURSE,)))
+    again = await harness.checkouts.create(CreateCheckout("key-1", "user-1", (COURSE,)))
+
+    assert again.id == first.id
+    assert await harness.count("checkout_sessions") == 1
+    with pytest.raises(Conflict, match="idempotency_key") as refused:
+        await harness.checkouts.create(CreateCheckout("key-1", "someone-else", (COURSE,)))
+    assert not isinstance(refused.value, AlreadyRecorded)
