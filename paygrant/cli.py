@@ -30,16 +30,16 @@ async def _entitlement() -> None:
 
 
 async def _qpay_sim() -> None:
-    from paygrant.qpay_sim.app import run_simulator
+    from paygrant.qpay_sim.app import SimulatorProcess
+    from paygrant.qpay_sim.config import SimulatorConfig
 
     settings = SimulatorSettings()
-    await run_simulator(
-        settings.qpay_sim_host,
-        settings.qpay_sim_port,
+    config = SimulatorConfig(
         client_id=settings.qpay_client_id,
         client_secret=settings.qpay_client_secret.get_secret_value(),
         invoice_code=settings.qpay_invoice_code,
     )
+    await run_until_signalled(SimulatorProcess(settings.qpay_sim_host, settings.qpay_sim_port, config))
 
 
 async def _db_upgrade(service: str) -> None:

@@ -1,0 +1,14 @@
+"""An in-memory QPay v2 merchant API with switches for the faults real QPay shows."""
+
+from __future__ import annotations
+
+from paygrant.qpay_sim.app import RunningSimulator, create_app, SimulatorProcess, start_simulator
+from paygrant.qpay_sim.config import SimulatorConfig
+
+__all__ = [
+    "RunningSimulator",
+    "SimulatorConfig",
+    "create_app",
+    "SimulatorProcess",
+    "start_simulator",
+]

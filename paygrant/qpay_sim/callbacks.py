@@ -1,0 +1,86 @@
+"""QPay's payment callback: an unsigned `GET <callback_url>&qpay_payment_id=<id>`.
+
+The fault switches can drop it, send it twice or send it late, which is what the
+receiving service must survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from paygrant.qpay_sim.state import CallbackAttempt, SimInvoice, SimPayment, SimState
+
+
+def callback_url_for(callback_url: str, payment_id: str) -> str:
+    """The merchant's callback URL with `qpay_payment_id` appended, as QPay does it."""
+    separator = "&" if "?" in callback_url else "?"
+    return f"{callback_url}{separator}qpay_payment_id={quote(payment_id, safe='')}"
+
+
+class CallbackSender:
+    """Sends callbacks with its own HTTP session; `start()` before use, `close()` after."""
+
+    def __init__(self, state: SimState, timeout: float) -> None:
+        self._state = state
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Open the HTTP session used for callbacks."""
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+
+    async def close(self) -> None:
+        """Cancel callbacks still waiting for their delay, then close the session."""
+        for task in list(self._pending):
+            task.cancel()
+        for task in list(self._pending):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    async def announce(self, invoice: SimInvoice, payment: SimPayment) -> int | None:
+        """Send the payment's callback as the faults say; the first answer's status, or
+        None when it was dropped, delayed or failed."""
+        faults = self._state.faults
+        if faults.callback == "drop":
+            return None
+        times = 2 if faults.callback == "duplicate" else 1
+        url = callback_url_for(invoice.callback_url, payment.payment_id)
+        if faults.callback_delay > 0:
+            task = asyncio.create_task(self._send_later(invoice, url, times, faults.callback_delay))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            return None
+        statuses = [await self._send(invoice, url) for _ in range(times)]
+        return statuses[0]
+
+    async def _send_later(self, invoice: SimInvoice, url: str, times: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        for _ in range(times):
+            await self._send(invoice, url)
+
+    async def _send(self, invoice: SimInvoice, url: str) -> int | None:
+        if self._session is None:
+            raise RuntimeError("CallbackSender is not started")
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with self._session.get(url) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # An unreachable merchant is what QPay shrugs off; record it, do not fail.
+            error = repr(exc)
+        invoice.callbacks.append(CallbackAttempt(url, status, error, self._state.now()))
+        return status
+
+
+SENDER_KEY = web.AppKey("qpay_sim_callbacks", CallbackSender)

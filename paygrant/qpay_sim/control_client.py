@@ -1,0 +1,50 @@
+"""A client of the simulator's /_sim control endpoints, for the demo and the tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+
+class SimulatorControl:
+    """Drives a running simulator: pay invoices, switch faults. `base_url` is its QPay base (…/v2)."""
+
+    def __init__(self, qpay_base_url: str) -> None:
+        self._root = qpay_base_url.rstrip("/").removesuffix("/v2") + "/_sim"
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.request(method, self._root + path, json=body) as response:
+            response.raise_for_status()
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def pay(
+        self,
+        invoice_id: str,
+        amount: Decimal | None = None,
+        payment_type: str | None = None,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Pays the invoice as a customer would; the simulator then calls the callback URL."""
+        body: dict[str, Any] = {}
+        if amount is not None:
+            body["amount"] = str(amount)
+        if payment_type is not None:
+            body["payment_type"] = payment_type
+        if status is not None:
+            body["status"] = status
+        return await self._call("POST", f"/invoices/{invoice_id}/pay", body)
+
+    async def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """E.g. set_faults(callback="drop") or set_faults(fail={"payment_get": 500})."""
+        return await self._call("POST", "/faults", faults)
+
+    async def clear_faults(self) -> dict[str, Any]:
+        """Back to normal behaviour."""
+        return await self._call("DELETE", "/faults")
+
+    async def invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The simulator's record of an invoice and its payments."""
+        return await self._call("GET", f"/invoices/{invoice_id}")

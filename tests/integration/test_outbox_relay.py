@@ -1,0 +1,157 @@
+"""The outbox relay: exactly-once hand-over between relays, retries, and dead rows."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from paygrant.db import create_engine, session_factory, upgrade_to_head, utcnow
+from payment_service.adapters import orm
+from payment_service.bootstrap import MIGRATIONS
+from payment_service.domain.errors import DeliveryFailed
+from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.outbox import RetryPolicy
+from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from tests.conftest import CreateDatabase
+
+FAST_RETRY = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=60)
+
+
+def _event() -> PaymentEvent:
+    return PaymentEvent(
+        event_id=str(uuid.uuid4()),
+        type=EventType.PAYMENT_COMPLETED,
+        payment_id=str(uuid.uuid4()),
+        user_id="user-1",
+        currency="MNT",
+        items=(PaidItem("course", "c1", 100),),
+        occurred_at=utcnow(),
+    )
+
+
+async def _migrated_uow_factory(url: str) -> tuple[UnitOfWorkFactory, object]:
+    orm.start_mappers()
+    engine = create_engine(url)
+    await upgrade_to_head(engine, Path(MIGRATIONS))
+    sessions = session_factory(engine)
+    return (lambda: UnitOfWork(sessions)), engine
+
+
+async def _enqueue(uow_factory: UnitOfWorkFactory, count: int) -> list[str]:
+    events = [_event() for _ in range(count)]
+    async with uow_factory() as uow:
+        for event in events:
+            uow.outbox.add(event, utcnow())
+        await uow.commit()
+    return [e.event_id for e in events]
+
+
+async def _rows(uow_factory: UnitOfWorkFactory) -> list[orm.OutboxMessage]:
+    async with uow_factory() as uow:
+        return list((await uow._session.scalars(select(orm.OutboxMessage))).all())  # type: ignore[union-attr]
+
+
+async def test_two_relays_at_once_deliver_each_row_exactly_once(create_pg_database: CreateDatabase) -> None:
+    url = await create_pg_database("relay")
+    first_factory, first_engine = await _migrated_uow_factory(url)
+    second_factory, second_engine = await _migrated_uow_factory(url)  # a second process: its own pool
+    event_ids = await _enqueue(first_factory, 60)
+    delivered: Counter[str] = Counter()
+
+    def deliver_as(relay_number: int):  # type: ignore[no-untyped-def]
+        async def deliver(event: PaymentEvent) -> None:
+            delivered[event.event_id] += 1
+            await asyncio.sleep(0.005)  # a real call takes time; the other relay runs meanwhile
+
+        return deliver
+
+    first = OutboxRelay(first_factory, deliver_as(1), FAST_RETRY, poll_seconds=1)
+    second = OutboxRelay(second_factory, deliver_as(2), FAST_RETRY, poll_seconds=1)
+    counts = await asyncio.gather(first.deliver_due(), second.deliver_due())
+
+    assert sorted(delivered) == sorted(event_ids)
+    assert set(delivered.values()) == {1}, "some row was delivered twice"
+    assert sum(counts) == 60 and min(counts) > 0, f"both relays should share the work, got {counts}"
+    assert {row.status for row in await _rows(first_factory)} == {"SENT"}
+    for engine in (first_engine, second_engine):
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def relay_uow_factory(request: pytest.FixtureRequest, create_pg_database: CreateDatabase, tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = await create_pg_database("relay") if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/r.db"
+    uow_factory, engine = await _migrated_uow_factory(url)
+    yield uow_factory
+    await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def test_failed_delivery_stays_pending_with_a_later_attempt(relay_uow_factory: UnitOfWorkFactory) -> None:
+    await _enqueue(relay_uow_factory, 1)
+
+    async def unreachable(event: PaymentEvent) -> None:
+        raise DeliveryFailed("UNAVAILABLE: connection refused")
+
+    before = utcnow()
+    attempted = await OutboxRelay(relay_uow_factory, unreachable, FAST_RETRY, poll_seconds=1).deliver_due()
+
+    [row] = await _rows(relay_uow_factory)
+    assert attempted == 1
+    assert (row.status, row.attempts) == ("PENDING", 1)
+    assert row.last_error == "UNAVAILABLE: connection refused"
+    assert row.next_attempt_at >= before + dt.timedelta(seconds=30)
+
+
+async def test_row_goes_dead_after_the_attempt_limit_and_stays_visible(relay_uow_factory: UnitOfWorkFactory) -> None:
+    await _enqueue(relay_uow_factory, 1)
+    no_wait = RetryPolicy(max_attempts=3, base_seconds=0.001, max_seconds=0.001)
+
+    async def unreachable(event: PaymentEvent) -> None:
+        raise DeliveryFailed("UNAVAILABLE")
+
+    relay = OutboxRelay(relay_uow_factory, unreachable, no_wait, poll_seconds=1)
+    for _ in range(5):
+        await relay.deliver_due()
+        await asyncio.sleep(0.01)
+
+    [row] = await _rows(relay_uow_factory)
+    assert (row.status, row.attempts) == ("DEAD", 3)
+
+
+async def test_a_permanently_refused_event_goes_dead_at_once(relay_uow_factory: UnitOfWorkFactory) -> None:
+    await _enqueue(relay_uow_factory, 1)
+
+    async def refuses(event: PaymentEvent) -> None:
+        raise DeliveryFailed("INVALID_ARGUMENT: items[0].kind", permanent=True)
+
+    await OutboxRelay(relay_uow_factory, refuses, FAST_RETRY, poll_seconds=1).deliver_due()
+
+    [row] = await _rows(relay_uow_factory)
+    assert (row.status, row.attempts) == ("DEAD", 1)
+
+
+async def test_relay_wakes_on_commit_without_waiting_for_the_poll(relay_uow_factory: UnitOfWorkFactory) -> None:
+    delivered: list[str] = []
+
+    async def deliver(event: PaymentEvent) -> None:
+        delivered.append(event.event_id)
+
+    relay = OutboxRelay(relay_uow_factory, deliver, FAST_RETRY, poll_seconds=60)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.1)  # the first pass found nothing; the next poll is a minute away
+        [event_id] = await _enqueue(relay_uow_factory, 1)
+        relay.wake()
+        for _ in range(100):
+            if delivered:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
+    assert delivered == [event_id]
