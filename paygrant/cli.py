@@ -49,9 +49,9 @@ async def _db_upgrade(service: str) -> None:
         await migrate_payment(PaymentSettings().payment_database_url)
         print("payment database is at the newest schema")
     if service in ("entitlement", "all"):
-        from entitlement_service.bootstrap import migrate as migrate_entitlement
+        from entitlement_service.bootstrap import open_database
 
-        await migrate_entitlement(EntitlementSettings().entitlement_database_url)
+        await (await open_database(EntitlementSettings().entitlement_database_url)).dispose()
         print("entitlement database is at the newest schema")
 
 

@@ -14,14 +14,16 @@ from paygrant.qpay_sim.control_client import SimulatorControl
 from paygrant.settings import EntitlementSettings, PaymentSettings
 
 
-async def run_demo(timeout: float = 15.0) -> int:
+async def run_demo(wait_seconds: float = 15.0) -> int:
     """Runs the purchase end to end and prints each step; 0 when the course ends up owned."""
     pay_settings, ent_settings = PaymentSettings(), EntitlementSettings()
     course = common_pb2.ItemRef(kind="course", id="intro-to-qpay")
     user = f"demo-user-{uuid.uuid4().hex[:6]}"
     async with (
         grpc.aio.insecure_channel(f"{pay_settings.payment_grpc_host}:{pay_settings.payment_grpc_port}") as pay_channel,
-        grpc.aio.insecure_channel(f"{ent_settings.entitlement_grpc_host}:{ent_settings.entitlement_grpc_port}") as ent_channel,
+        grpc.aio.insecure_channel(
+            f"{ent_settings.entitlement_grpc_host}:{ent_settings.entitlement_grpc_port}"
+        ) as ent_channel,
     ):
         payments = payment_pb2_grpc.PaymentServiceStub(pay_channel)
         entitlements = entitlement_pb2_grpc.EntitlementServiceStub(ent_channel)
@@ -37,14 +39,16 @@ async def run_demo(timeout: float = 15.0) -> int:
         checkout = await payments.CreateCheckout(
             payment_pb2.CreateCheckoutRequest(idempotency_key=uuid.uuid4().hex, user_id=user, items=[course])
         )
-        print(f"3. checkout {checkout.session_id}: {checkout.amount / 100:,.2f} {checkout.currency}, "
-              f"QPay invoice {checkout.invoice.invoice_id}, pay at {checkout.invoice.short_url}")
+        print(
+            f"3. checkout {checkout.session_id}: {checkout.amount / 100:,.2f} {checkout.currency}, "
+            f"QPay invoice {checkout.invoice.invoice_id}, pay at {checkout.invoice.short_url}"
+        )
         paid = await SimulatorControl(pay_settings.qpay_base_url).pay(checkout.invoice.invoice_id)
         print(f"4. customer paid through QPay (payment {paid['payment_id']}); QPay called back")
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + wait_seconds
         while not await owned():
             if asyncio.get_running_loop().time() > deadline:
-                print(f"5. {user} still does not own course/{course.id} after {timeout:.0f}s: something is wrong")
+                print(f"5. {user} still does not own course/{course.id} after {wait_seconds:.0f}s: something is wrong")
                 return 1
             await asyncio.sleep(0.2)
         session = await payments.GetCheckout(payment_pb2.GetCheckoutRequest(session_id=checkout.session_id))

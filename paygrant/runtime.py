@@ -19,6 +19,7 @@ class Component(Protocol):
 def configure_logging(level: str = "INFO") -> None:
     """One log format for every paygrant process."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def run_until_signalled(*components: Component) -> None:

@@ -32,12 +32,27 @@ def run_stack() -> int:
     """Starts every child, prints where each listens, and stops all when one ends or on a signal."""
     sim, ent, pay = SimulatorSettings(), EntitlementSettings(), PaymentSettings()
     listens = {
-        "qpay-sim": [(sim.qpay_sim_host, sim.qpay_sim_port, f"QPay simulator  http://{sim.qpay_sim_host}:{sim.qpay_sim_port}/v2")],
-        "entitlement": [(ent.entitlement_grpc_host, ent.entitlement_grpc_port,
-                         f"EntitlementService gRPC  {ent.entitlement_grpc_host}:{ent.entitlement_grpc_port}")],
+        "qpay-sim": [
+            (sim.qpay_sim_host, sim.qpay_sim_port, f"QPay simulator  http://{sim.qpay_sim_host}:{sim.qpay_sim_port}/v2")
+        ],
+        "entitlement": [
+            (
+                ent.entitlement_grpc_host,
+                ent.entitlement_grpc_port,
+                f"EntitlementService gRPC  {ent.entitlement_grpc_host}:{ent.entitlement_grpc_port}",
+            )
+        ],
         "payment": [
-            (pay.payment_grpc_host, pay.payment_grpc_port, f"PaymentService gRPC  {pay.payment_grpc_host}:{pay.payment_grpc_port}"),
-            (pay.callback_host, pay.callback_port, f"QPay callback  http://{pay.callback_host}:{pay.callback_port}/qpay/callback"),
+            (
+                pay.payment_grpc_host,
+                pay.payment_grpc_port,
+                f"PaymentService gRPC  {pay.payment_grpc_host}:{pay.payment_grpc_port}",
+            ),
+            (
+                pay.callback_host,
+                pay.callback_port,
+                f"QPay callback  http://{pay.callback_host}:{pay.callback_port}/qpay/callback",
+            ),
         ],
     }
     children: list[subprocess.Popen[bytes]] = []
@@ -57,7 +72,9 @@ def run_stack() -> int:
                     print(f"paygrant up: {name} did not start listening on {host}:{port}", file=sys.stderr)
                     return 1
                 print(f"  {label}", flush=True)
-        print("paygrant is up (embedded profile: SQLite in ./var, no Redis). Try `make demo`; Ctrl-C stops.", flush=True)
+        print(
+            "paygrant is up (embedded profile: SQLite in ./var, no Redis). Try `make demo`; Ctrl-C stops.", flush=True
+        )
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
         return 0 if stopping else 1

@@ -18,4 +18,5 @@ def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
 
 def from_timestamp(stamp: Timestamp) -> dt.datetime:
     """An aware UTC datetime of a Timestamp."""
-    return stamp.ToDatetime(tzinfo=dt.UTC)
+    value: dt.datetime = stamp.ToDatetime(tzinfo=dt.UTC)
+    return value

@@ -114,8 +114,13 @@ class PaymentApp:
         site = web.TCPSite(self._http, s.callback_host, s.callback_port)
         await site.start()
         self.callback_port = self._http.addresses[0][1]
-        log.info("payment service: gRPC on %s:%d, QPay callback on http://%s:%d/qpay/callback",
-                 s.payment_grpc_host, self.grpc_port, s.callback_host, self.callback_port)
+        log.info(
+            "payment service: gRPC on %s:%d, QPay callback on http://%s:%d/qpay/callback",
+            s.payment_grpc_host,
+            self.grpc_port,
+            s.callback_host,
+            self.callback_port,
+        )
 
     async def stop(self) -> None:
         """Stops serving first, then the relay, then closes clients and the database."""

@@ -30,6 +30,8 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
+pg_server: Any
+redis_server: Any
 if _listening("127.0.0.1", 5432):
     pg_server = pg_factories.postgresql_noproc(host="127.0.0.1", port=5432, user="postgres", dbname=f"pg_{RUN_ID}")
 else:
@@ -38,7 +40,7 @@ else:
 if _listening("127.0.0.1", 6379):
     redis_server = redis_factories.redis_noproc(host="127.0.0.1", port=6379)
 else:
-    redis_server = redis_factories.redis_proc(port=None)
+    redis_server = redis_factories.redis_proc(port=None)  # type: ignore[arg-type]  # None: any free port
 
 
 CreateDatabase = Callable[[str], Awaitable[str]]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from paygrant.qpay_sim.app import RunningSimulator, create_app, SimulatorProcess, start_simulator
+from paygrant.qpay_sim.app import RunningSimulator, SimulatorProcess, create_app, start_simulator
 from paygrant.qpay_sim.config import SimulatorConfig
 
 __all__ = [
     "RunningSimulator",
     "SimulatorConfig",
-    "create_app",
     "SimulatorProcess",
+    "create_app",
     "start_simulator",
 ]

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from paygrant.qpay_sim.faults import Faults
 from paygrant.qpay_sim.config import SimulatorConfig
+from paygrant.qpay_sim.faults import Faults
 
 PAYMENT_STATUSES = frozenset({"NEW", "FAILED", "PAID", "PARTIAL", "REFUNDED"})
 PAYMENT_TYPES = frozenset({"P2P", "CARD"})

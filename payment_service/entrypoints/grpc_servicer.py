@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -19,7 +19,7 @@ from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 handles_errors = translate_errors(
     {
@@ -120,7 +120,9 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         return payment_pb2.ListProductsResponse(products=[_product(p) for p in products])
 
     @handles_errors
-    async def CreateCheckout(self, request: payment_pb2.CreateCheckoutRequest, context: Context) -> payment_pb2.Checkout:
+    async def CreateCheckout(
+        self, request: payment_pb2.CreateCheckoutRequest, context: Context
+    ) -> payment_pb2.Checkout:
         command = CreateCheckout(request.idempotency_key, request.user_id, tuple(item_ref(i) for i in request.items))
         return _checkout(await self._checkouts.create(command))
 

@@ -37,7 +37,9 @@ async def put_product(command: PutProduct, uow_factory: UnitOfWorkFactory) -> Pr
     async with uow_factory() as uow:
         product = await uow.catalog.get(command.item)
         if product is None:
-            product = Product(command.item.kind, command.item.id, title, command.amount, currency, command.active, utcnow())
+            product = Product(
+                command.item.kind, command.item.id, title, command.amount, currency, command.active, utcnow()
+            )
             uow.catalog.add(product)
         else:
             product.title, product.amount, product.currency = title, command.amount, currency

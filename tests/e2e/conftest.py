@@ -19,7 +19,9 @@ PRICE = 2_990_000
 
 
 @pytest.fixture
-async def stack(create_pg_database: CreateDatabase, redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(
+    create_pg_database: CreateDatabase, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
     """Simulator, entitlement and payment services running as processes, with a course on sale."""
     running = Stack(
         payment_db_url=await create_pg_database("payment"),
@@ -33,7 +35,9 @@ async def stack(create_pg_database: CreateDatabase, redis_url: str, redis_prefix
             await running.start(name)
         async with grpc.aio.insecure_channel(running.payment_target) as channel:
             product = payment_pb2.Product(item=COURSE, title="Calculus II", amount=PRICE, currency="MNT", active=True)
-            await payment_pb2_grpc.PaymentServiceStub(channel).PutProduct(payment_pb2.PutProductRequest(product=product))
+            await payment_pb2_grpc.PaymentServiceStub(channel).PutProduct(
+                payment_pb2.PutProductRequest(product=product)
+            )
         yield running
     finally:
         await running.stop_all()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,12 @@ from paygrant.qpay_sim.control_client import SimulatorControl
 from tests.conftest import free_port
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    """Waits until `check()` is true; fails the test with `what` after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "condition") -> None:
+    """Waits until `check()` is true; fails the test with `what` after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.1)
 
 
@@ -40,7 +39,7 @@ class Stack:
     redis_prefix: str
     log_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in ("sim", "pay", "ent", "cb")})
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
 
     @property
     def qpay_base_url(self) -> str:
@@ -80,10 +79,10 @@ class Stack:
 
     async def start(self, name: str) -> None:
         """Starts `paygrant <name>` and waits until it is ready."""
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "paygrant.cli", name], env=self.env(), stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "paygrant.cli", name, env=self.env(), stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
         readiness = {
             "qpay-sim": self._sim_ready,
             "entitlement": lambda: self._serving(self.entitlement_target),
@@ -95,14 +94,16 @@ class Stack:
         """SIGTERM, as an orchestrator would; the process must exit on its own."""
         process = self.processes.pop(name)
         process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, process.wait, 20)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            raise AssertionError(f"{name} did not stop within 20s of SIGTERM") from None
 
     async def stop_all(self) -> None:
+        """Stops every child still running, newest first."""
         for name in list(self.processes)[::-1]:
-            try:
-                await self.stop(name)
-            except subprocess.TimeoutExpired:
-                self.processes.get(name, subprocess.Popen(["true"])).kill()
+            await self.stop(name)
 
     async def _sim_ready(self) -> bool:
         try:

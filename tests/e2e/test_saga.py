@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import asyncio
 import sys
 import uuid
+from asyncio.subprocess import PIPE, STDOUT
 
 import aiohttp
 
@@ -20,7 +20,8 @@ Entitlements = entitlement_pb2_grpc.EntitlementServiceStub
 
 async def _checkout(payments: Payments, user: str) -> payment_pb2.Checkout:
     request = payment_pb2.CreateCheckoutRequest(idempotency_key=uuid.uuid4().hex, user_id=user, items=[COURSE])
-    return await payments.CreateCheckout(request)
+    checkout: payment_pb2.Checkout = await payments.CreateCheckout(request)
+    return checkout
 
 
 async def _owns(entitlements: Entitlements, user: str) -> bool:
@@ -43,7 +44,9 @@ async def _callback_url(stack: Stack, invoice_id: str) -> str:
     return url
 
 
-async def test_checkout_paid_at_qpay_becomes_ownership(stack: Stack, payments: Payments, entitlements: Entitlements) -> None:
+async def test_checkout_paid_at_qpay_becomes_ownership(
+    stack: Stack, payments: Payments, entitlements: Entitlements
+) -> None:
     checkout = await _checkout(payments, "ana")
     assert checkout.status == payment_pb2.CHECKOUT_STATUS_PENDING
     assert checkout.amount == PRICE and checkout.invoice.qr_text and checkout.invoice.deeplinks
@@ -74,7 +77,9 @@ async def test_duplicated_callback_grants_once(stack: Stack, payments: Payments,
     assert [(e.item.kind, e.item.id) for e in listed.entitlements] == [(COURSE.kind, COURSE.id)]
 
 
-async def test_callback_with_wrong_secret_grants_nothing(stack: Stack, payments: Payments, entitlements: Entitlements) -> None:
+async def test_callback_with_wrong_secret_grants_nothing(
+    stack: Stack, payments: Payments, entitlements: Entitlements
+) -> None:
     await stack.sim.set_faults(callback="drop")
     checkout = await _checkout(payments, "dorj")
     paid = await stack.sim.pay(checkout.invoice.invoice_id)
@@ -128,13 +133,10 @@ async def test_grant_arrives_once_the_entitlement_service_is_back(
 
 
 async def test_demo_command_turns_a_checkout_into_ownership(stack: Stack) -> None:
-    demo = subprocess.run(
-        [sys.executable, "-m", "paygrant.cli", "demo"],
-        env={**os.environ, **stack.env()},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "paygrant.cli", "demo", env=stack.env(), stdout=PIPE, stderr=STDOUT
     )
-    assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "owns it: False" in demo.stdout and "CHECKOUT_STATUS_PAID" in demo.stdout
-    assert demo.stdout.rstrip().endswith("owns it: True")
+    output = (await asyncio.wait_for(demo.communicate(), 60))[0].decode()
+    assert demo.returncode == 0, output
+    assert "owns it: False" in output and "CHECKOUT_STATUS_PAID" in output
+    assert output.rstrip().endswith("owns it: True")

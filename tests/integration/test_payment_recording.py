@@ -44,7 +44,9 @@ async def test_callback_records_payment_session_and_outbox_row_together(harness:
     assert payment.amount == 1_500_000 and payment.qpay_payment_id == qpay_payment_id
     async with harness.engine.connect() as conn:
         rows = (await conn.execute(select(orm.outbox))).mappings().all()
-    assert [(r["event_type"], r["payment_id"], r["status"]) for r in rows] == [("PaymentCompleted", payment.id, "PENDING")]
+    assert [(r["event_type"], r["payment_id"], r["status"]) for r in rows] == [
+        ("PaymentCompleted", payment.id, "PENDING")
+    ]
     assert rows[0]["payload"]["items"] == [{"kind": "course", "id": "algebra-1", "amount": 1_500_000}]
 
 
@@ -106,9 +108,7 @@ async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -
     qpay_payment_id = await _pay_silently(harness, paid_session)
 
     with pytest.raises(PaymentRejected, match="not for the invoice"):
-        await harness.confirmation.on_callback(
-            other_session, await _secret_of(harness, other_session), qpay_payment_id
-        )
+        await harness.confirmation.on_callback(other_session, await _secret_of(harness, other_session), qpay_payment_id)
 
     assert await harness.count("payments") == 0
 

@@ -1,0 +1,37 @@
+"""docker-compose.yml cannot run here (no Docker engine), so its settings are checked by reading it."""
+
+from __future__ import annotations
+
+import re
+
+from paygrant.codegen import ROOT
+from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
+
+COMPOSE = (ROOT / "docker-compose.yml").read_text()
+KNOWN = {
+    f"PAYGRANT_{name.upper()}"
+    for settings in (PaymentSettings, EntitlementSettings, SimulatorSettings)
+    for name in settings.model_fields
+}
+
+
+def test_every_variable_in_compose_is_read_by_some_settings() -> None:
+    used = set(re.findall(r"\b(PAYGRANT_[A-Z_]+):", COMPOSE))
+    assert used, "docker-compose.yml sets no PAYGRANT_ variables"
+    assert used - KNOWN == set()
+
+
+def test_compose_ports_match_the_ports_the_services_listen_on() -> None:
+    assert f'PAYGRANT_PAYMENT_GRPC_PORT: "{PaymentSettings().payment_grpc_port}"' in COMPOSE
+    assert f'PAYGRANT_ENTITLEMENT_GRPC_PORT: "{EntitlementSettings().entitlement_grpc_port}"' in COMPOSE
+    assert f'PAYGRANT_CALLBACK_PORT: "{PaymentSettings().callback_port}"' in COMPOSE
+    assert f'PAYGRANT_QPAY_SIM_PORT: "{SimulatorSettings().qpay_sim_port}"' in COMPOSE
+
+
+def test_compose_targets_point_at_compose_services() -> None:
+    services = set(re.findall(r"^  ([a-z-]+):$", COMPOSE, re.MULTILINE))
+    assert {"payment", "entitlement", "relay", "qpay-sim", "payment-db", "entitlement-db", "redis"} <= services
+    hosts = re.findall(r"(?:@|redis://|http://|TARGET: )([a-z-]+):", COMPOSE)
+    assert len(hosts) >= 5, "expected database, Redis, QPay, callback and entitlement addresses"
+    for host in hosts:
+        assert host in services, f"{host} is not a compose service"
