@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from types import FrameType
 
+from paygrant.db import is_sqlite
 from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
 
 # Started in this order: the payment service needs QPay and the entitlement service.
@@ -16,8 +18,6 @@ CHILDREN = ("qpay-sim", "entitlement", "payment")
 
 
 def _wait_for_port(host: str, port: int, timeout: float) -> bool:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -72,9 +72,9 @@ def run_stack() -> int:
                     print(f"paygrant up: {name} did not start listening on {host}:{port}", file=sys.stderr)
                     return 1
                 print(f"  {label}", flush=True)
-        print(
-            "paygrant is up (embedded profile: SQLite in ./var, no Redis). Try `make demo`; Ctrl-C stops.", flush=True
-        )
+        embedded = is_sqlite(pay.payment_database_url) and ent.redis_url is None
+        profile = "embedded profile: SQLite in ./var, no Redis" if embedded else "configured by PAYGRANT_* variables"
+        print(f"paygrant is up ({profile}). Try `make demo`; Ctrl-C stops.", flush=True)
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
         return 0 if stopping else 1
