@@ -91,6 +91,9 @@ async def upgrade_to_head(engine: AsyncEngine, migrations_dir: Path) -> None:
     config = alembic_config(migrations_dir, engine.url.render_as_string(hide_password=False))
 
     def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together must not race to create the same tables.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('paygrant schema upgrade'))"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,136 @@
+"""How fast the outbox relay hands events to the entitlement service, against calling it directly.
+
+Baseline: the same ApplyPaymentEvent calls made back to back by one client, with no outbox.
+Measured: the same number of events written to the outbox and delivered by 1 relay, then by 2
+relays at once (PostgreSQL only: SKIP LOCKED lets them share the rows). Both services' databases
+are fresh PostgreSQL databases when 127.0.0.1:5432 answers, else SQLite files.
+
+Run: .venv/bin/python bench/relay_throughput.py [--events 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from entitlement_service.bootstrap import EntitlementApp
+from paygrant.db import create_engine, session_factory, upgrade_to_head, utcnow
+from paygrant.settings import EntitlementSettings
+from payment_service.adapters import orm
+from payment_service.adapters.entitlement_client import EntitlementClient
+from payment_service.bootstrap import MIGRATIONS
+from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.outbox import RetryPolicy
+from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@asynccontextmanager
+async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
+    """A new empty database URL, dropped afterwards."""
+    if not use_postgres:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite+aiosqlite:///{folder}/{label}.db"
+        return
+    name = f"paygrant_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _events(count: int) -> list[PaymentEvent]:
+    return [
+        PaymentEvent(
+            event_id=str(uuid.uuid4()),
+            type=EventType.PAYMENT_COMPLETED,
+            payment_id=str(uuid.uuid4()),
+            user_id=f"user-{i}",
+            currency="MNT",
+            items=(PaidItem("course", f"c{i % 50}", 990_000),),
+            occurred_at=utcnow(),
+        )
+        for i in range(count)
+    ]
+
+
+async def _enqueue(uow_factory: UnitOfWorkFactory, events: list[PaymentEvent]) -> None:
+    async with uow_factory() as uow:
+        for event in events:
+            uow.outbox.add(event, utcnow())
+        await uow.commit()
+
+
+async def _through_relays(payment_url: str, client: EntitlementClient, count: int, relays: int) -> float:
+    """Seconds for `relays` relays to deliver `count` fresh outbox rows."""
+    orm.start_mappers()
+    engine = create_engine(payment_url)
+    await upgrade_to_head(engine, MIGRATIONS)
+    sessions = session_factory(engine)
+    await _enqueue(lambda: UnitOfWork(sessions), _events(count))
+    policy = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=60)
+    workers = [
+        OutboxRelay(lambda: UnitOfWork(session_factory(engine)), client.apply, policy, poll_seconds=1)
+        for _ in range(relays)
+    ]
+    started = time.perf_counter()
+    delivered = sum(await asyncio.gather(*(w.deliver_due() for w in workers)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    assert delivered == count, f"delivered {delivered} of {count}"
+    return elapsed
+
+
+async def main(count: int) -> None:
+    use_postgres = _postgres_available()
+    backend = "PostgreSQL" if use_postgres else "SQLite"
+    async with fresh_database("entitlement", use_postgres) as entitlement_url:
+        app = EntitlementApp(EntitlementSettings(entitlement_database_url=entitlement_url, entitlement_grpc_port=0))
+        port = await app.start()
+        client = EntitlementClient(f"127.0.0.1:{port}", timeout=10)
+        await client.start()
+        try:
+            await client.apply(_events(1)[0])  # warm the channel and the entitlement service
+            started = time.perf_counter()
+            for event in _events(count):
+                await client.apply(event)
+            baseline = time.perf_counter() - started
+            results = {"direct ApplyPaymentEvent calls (baseline)": baseline}
+            async with fresh_database("payment_1", use_postgres) as url:
+                results["outbox + 1 relay"] = await _through_relays(url, client, count, 1)
+            if use_postgres:
+                async with fresh_database("payment_2", use_postgres) as url:
+                    results["outbox + 2 relays (SKIP LOCKED)"] = await _through_relays(url, client, count, 2)
+        finally:
+            await client.stop()
+            await app.stop()
+    print(f"relay throughput, {count} events, {backend} for both services")
+    for name, seconds in results.items():
+        print(f"  {name:42s} {count / seconds:8.0f} events/s   {baseline / seconds:5.2f}x baseline")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500)
+    asyncio.run(main(parser.parse_args().events))

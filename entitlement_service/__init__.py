@@ -1,0 +1,1 @@
+"""The entitlement service: purchases, who owns what, and the ownership cache."""

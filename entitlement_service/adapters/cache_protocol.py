@@ -1,0 +1,49 @@
+"""What the use cases need from an ownership cache, and the cache used when there is none."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from entitlement_service.domain.entitlement import Ownership
+from entitlement_service.domain.events import OwnershipQuery
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """Answers the cache knew, and the generation each user's answers were read at.
+
+    The generations are read before the database is asked and go back with `remember`, so an
+    answer read before a change is stored where no reader after the change looks.
+    """
+
+    known: dict[OwnershipQuery, Ownership] = field(default_factory=dict)
+    generations: dict[str, int] = field(default_factory=dict)
+
+
+class OwnershipCache(Protocol):
+    """A cache of ownership answers, invalidated per user after every ownership change."""
+
+    async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
+        """Cached answers to the queries that have one."""
+
+    async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
+        """Stores answers read from the database after `lookup`."""
+
+    async def invalidate_user(self, user_id: str) -> None:
+        """Forgets every answer about the user; raises OwnershipCacheUnavailable when it cannot."""
+
+
+class NoOwnershipCache:
+    """Stands in when no Redis is configured: knows nothing, so every check asks the database."""
+
+    async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
+        """Nothing is cached."""
+        return CacheLookup()
+
+    async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
+        """Nothing to store."""
+
+    async def invalidate_user(self, user_id: str) -> None:
+        """Nothing to forget."""

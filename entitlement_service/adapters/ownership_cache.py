@@ -1,0 +1,111 @@
+"""The ownership cache in Redis, kept race-free by a generation counter per user.
+
+Answers live in a hash per (user, generation). A reader reads the generation first, then the
+hash, and on a miss asks the database and writes the answer into that same generation's hash.
+A writer bumps the generation after its commit. A reader that read the database before the
+commit can only write its stale answer under the old generation, which nobody reads any more,
+so a revoke is never followed by a stale "owned". Generation keys have no expiry (only the
+answer hashes do), so a Redis with a volatile-* eviction policy never resets them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT
+
+from entitlement_service.adapters.cache_protocol import CacheLookup
+from entitlement_service.domain.entitlement import NOT_OWNED, Ownership
+from entitlement_service.domain.events import OwnershipQuery
+from entitlement_service.domain.purchase import Item, Source
+from entitlement_service.errors import OwnershipCacheUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class RedisOwnershipCache:
+    """Ownership answers in Redis under `{prefix}:own:{user}:{generation}`; Redis failures on read fall back."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+
+    async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
+        """Cached answers to the queries, in two round trips whatever the number of users."""
+        asked: dict[str, list[Item]] = {}
+        for query in queries:
+            items = asked.setdefault(query.user_id, [])
+            if query.item not in items:
+                items.append(query.item)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user in asked:
+                    pipe.get(self._generation_key(user))
+                generations = {user: int(gen or 0) for user, gen in zip(asked, await pipe.execute(), strict=True)}
+                for user, items in asked.items():
+                    pipe.hmget(self._answers_key(user, generations[user]), [_field(item) for item in items])
+                replies = await pipe.execute()
+        except RedisError as error:
+            log.warning("ownership cache unreadable, answering from the database: %s", error)
+            return CacheLookup(known={}, generations={})
+        known = {
+            OwnershipQuery(user, item): _decode(value)
+            for (user, items), values in zip(asked.items(), replies, strict=True)
+            for item, value in zip(items, values, strict=True)
+            if value is not None
+        }
+        return CacheLookup(known=known, generations=generations)
+
+    async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
+        """Stores database answers under the generation read before the database was asked."""
+        by_key: dict[str, dict[EncodableT, EncodableT]] = {}
+        for query, ownership in answers.items():
+            if query.user_id in lookup.generations:
+                key = self._answers_key(query.user_id, lookup.generations[query.user_id])
+                by_key.setdefault(key, {})[_field(query.item)] = _encode(ownership)
+        if not by_key:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, mapping in by_key.items():
+                    pipe.hset(key, mapping=mapping)
+                    pipe.expire(key, self._ttl)
+                await pipe.execute()
+        except RedisError as error:
+            log.warning("ownership cache unwritable, answers not cached: %s", error)
+
+    async def invalidate_user(self, user_id: str) -> None:
+        """Makes every cached answer about the user unreachable; call after the commit that changed them."""
+        try:
+            await self._redis.incr(self._generation_key(user_id))
+        except RedisError as error:
+            raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {user_id}") from error
+
+    def _generation_key(self, user_id: str) -> str:
+        return f"{self._prefix}:own-gen:{user_id}"
+
+    def _answers_key(self, user_id: str, generation: int) -> str:
+        return f"{self._prefix}:own:{user_id}:{generation}"
+
+
+def _field(item: Item) -> str:
+    # Kinds never contain ":", so the first one separates kind from id.
+    return f"{item.kind}:{item.id}"
+
+
+def _encode(ownership: Ownership) -> str:
+    if ownership.source is None or ownership.purchased_at is None:
+        return "-"
+    return f"{ownership.source.value}|{ownership.purchased_at.isoformat()}"
+
+
+def _decode(value: str) -> Ownership:
+    if value == "-":
+        return NOT_OWNED
+    source, purchased_at = value.split("|", 1)
+    return Ownership(purchased_at=dt.datetime.fromisoformat(purchased_at), source=Source(source))

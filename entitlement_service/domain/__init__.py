@@ -1,0 +1,1 @@
+"""Pure business rules of ownership: no database, network or framework imports."""

@@ -1,0 +1,100 @@
+"""Purchases: one row per item bought, active until revoked by a refund."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from entitlement_service.errors import InvalidTransition, PaymentOfAnotherUser
+
+
+class Source(enum.StrEnum):
+    """How a purchase came about."""
+
+    PAID = "paid"
+    FREE = "free"
+    ADMIN = "admin"
+
+
+class PurchaseStatus(enum.StrEnum):
+    """A purchase gives ownership while active; a refund revokes it for good."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, order=True)
+class Item:
+    """A sellable, ownable thing: its kind and its id within that kind."""
+
+    kind: str
+    id: str
+
+
+def source_for_amount(amount: int) -> Source:
+    """Money paid makes a paid purchase; a zero price makes a free one."""
+    return Source.PAID if amount > 0 else Source.FREE
+
+
+@dataclass
+class Purchase:
+    """One item bought (or granted) once, by one user."""
+
+    id: str
+    user_id: str
+    item: Item
+    payment_id: str | None
+    event_id: str | None
+    amount: int
+    currency: str
+    source: Source
+    purchased_at: dt.datetime
+    status: PurchaseStatus = PurchaseStatus.ACTIVE
+    revoked_at: dt.datetime | None = None
+
+    @classmethod
+    def bought(
+        cls,
+        *,
+        user_id: str,
+        item: Item,
+        amount: int,
+        currency: str,
+        payment_id: str,
+        event_id: str,
+        purchased_at: dt.datetime,
+    ) -> Purchase:
+        """A new, active purchase of one item of a payment."""
+        return cls(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            item=item,
+            payment_id=payment_id,
+            event_id=event_id,
+            amount=amount,
+            currency=currency,
+            source=source_for_amount(amount),
+            purchased_at=purchased_at,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        """True while the purchase gives ownership."""
+        return self.status is PurchaseStatus.ACTIVE
+
+    def revoke(self, at: dt.datetime) -> None:
+        """Ends the purchase; a revoked purchase never becomes active again, so a second revoke is an error."""
+        if not self.is_active:
+            raise InvalidTransition(f"purchase {self.id} is already revoked")
+        self.status = PurchaseStatus.REVOKED
+        self.revoked_at = at
+
+
+def ensure_bought_by(purchases: Iterable[Purchase], user_id: str) -> None:
+    """Refuses to act on a payment whose purchases belong to someone else."""
+    for purchase in purchases:
+        if purchase.user_id != user_id:
+            raise PaymentOfAnotherUser(f"payment {purchase.payment_id} was made by another user")

@@ -1,0 +1,1 @@
+"""How callers reach the entitlement service: the gRPC servicer."""

@@ -1,0 +1,35 @@
+"""The entitlement service's one exception hierarchy; adapters translate driver errors into it."""
+
+from __future__ import annotations
+
+
+class EntitlementServiceError(Exception):
+    """Base of every error the entitlement service raises on purpose."""
+
+
+class InvalidRequest(EntitlementServiceError):
+    """The caller sent something malformed; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InvalidTransition(EntitlementServiceError):
+    """A purchase was asked for a state change it does not allow."""
+
+
+class PaymentOfAnotherUser(EntitlementServiceError):
+    """An event names a payment whose purchases belong to a different user."""
+
+
+class DuplicateEvent(EntitlementServiceError):
+    """The event id is already in the inbox: the event was applied before."""
+
+
+class ConcurrentChange(EntitlementServiceError):
+    """Another transaction wrote the same rows first; retrying the request is safe."""
+
+
+class OwnershipCacheUnavailable(EntitlementServiceError):
+    """The ownership cache could not be invalidated; retrying the request is safe."""

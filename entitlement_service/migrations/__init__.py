@@ -1,0 +1,1 @@
+"""Alembic migration history of the entitlement service's database."""

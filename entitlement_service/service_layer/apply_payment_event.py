@@ -1,0 +1,78 @@
+"""ApplyPaymentEvent: a payment completion grants its items, a refund revokes them, each at most once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from entitlement_service.adapters.cache_protocol import OwnershipCache
+from entitlement_service.domain.entitlement import derive_entitlement
+from entitlement_service.domain.events import EventType, PaymentEvent
+from entitlement_service.domain.purchase import Item, Purchase, ensure_bought_by
+from entitlement_service.errors import DuplicateEvent
+from entitlement_service.service_layer.unit_of_work import UnitOfWork
+from paygrant.db import utcnow
+
+
+async def apply_payment_event(event: PaymentEvent, uow: UnitOfWork, cache: OwnershipCache) -> bool:
+    """Applies the event in one transaction; returns True when its id was applied before (nothing changes)."""
+    async with uow:
+        try:
+            await uow.purchases.record_event(event, utcnow())
+        except DuplicateEvent:
+            duplicate = True
+        else:
+            duplicate = False
+            await uow.purchases.lock_buyer(event.user_id)
+            recorded = await uow.purchases.purchases_of_payment(event.payment_id)
+            ensure_bought_by(recorded, event.user_id)
+            if event.type is EventType.COMPLETED:
+                changed = await _grant(uow, event, recorded)
+            else:
+                changed = await _revoke(uow, event, recorded)
+            for item in changed:
+                active = await uow.purchases.active_purchases(event.user_id, item)
+                await uow.entitlements.put(event.user_id, item, derive_entitlement(event.user_id, item, active))
+            await uow.commit()
+    # Also after a duplicate: the first apply may have committed and then failed to get here.
+    await cache.invalidate_user(event.user_id)
+    return duplicate
+
+
+async def _grant(uow: UnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[Item]:
+    """Records the payment's items not recorded yet (a re-sent completion adds nothing); returns the items granted."""
+    already = {purchase.item for purchase in recorded}
+    new = [
+        Purchase.bought(
+            user_id=event.user_id,
+            item=paid.item,
+            amount=paid.amount,
+            currency=event.currency,
+            payment_id=event.payment_id,
+            event_id=event.event_id,
+            purchased_at=event.occurred_at,
+        )
+        for paid in event.items
+        if paid.item not in already
+    ]
+    refunded_early = await uow.purchases.is_refund_marked(event.payment_id)
+    if refunded_early:
+        _revoke_all(new, utcnow())  # kept as history, so reconcile sees the payment was applied
+    await uow.purchases.add_purchases(new)
+    return [] if refunded_early else [purchase.item for purchase in new]
+
+
+async def _revoke(uow: UnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[Item]:
+    """Revokes the payment's active purchases, or marks the payment when its completion has not come yet."""
+    if not recorded:
+        if not await uow.purchases.is_refund_marked(event.payment_id):
+            await uow.purchases.mark_refund(event.payment_id, event.event_id, utcnow())
+        return []
+    active = [purchase for purchase in recorded if purchase.is_active]
+    _revoke_all(active, utcnow())
+    await uow.purchases.save_revocations(active)
+    return [purchase.item for purchase in active]
+
+
+def _revoke_all(purchases: list[Purchase], at: dt.datetime) -> None:
+    for purchase in purchases:
+        purchase.revoke(at)
