@@ -77,18 +77,33 @@ class Stack:
             "PAYGRANT_RELAY_BACKOFF_MAX_SECONDS": "1",
         }
 
-    async def start(self, name: str) -> None:
-        """Starts `paygrant <name>` and waits until it is ready."""
+    async def start(self, name: str, **overrides: str) -> None:
+        """Starts `paygrant <name>` (environment plus `overrides`) and waits until it is ready."""
         with (self.log_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "paygrant.cli", name, env=self.env(), stdout=log, stderr=asyncio.subprocess.STDOUT
+                *(sys.executable, "-m", "paygrant.cli", name),
+                env={**self.env(), **overrides},
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
             )
         readiness = {
             "qpay-sim": self._sim_ready,
             "entitlement": lambda: self._serving(self.entitlement_target),
             "payment": lambda: self._serving(self.payment_target),
+            "relay": self._still_running(name),
         }[name]
         await eventually(readiness, 60, f"{name} to be ready (log: {self.log_dir / name}.log)")
+
+    def _still_running(self, name: str) -> Callable[[], Awaitable[bool]]:
+        # A relay has no port; it is ready once it has run a moment without dying.
+        process = self.processes[name]
+
+        async def check() -> bool:
+            await asyncio.sleep(0.5)
+            assert process.returncode is None, f"{name} exited with {process.returncode}"
+            return True
+
+        return check
 
     async def stop(self, name: str) -> None:
         """SIGTERM, as an orchestrator would; the process must exit on its own."""
@@ -99,6 +114,7 @@ class Stack:
         except TimeoutError:
             process.kill()
             raise AssertionError(f"{name} did not stop within 20s of SIGTERM") from None
+        assert process.returncode == 0, f"{name} exited with {process.returncode} after SIGTERM"
 
     async def stop_all(self) -> None:
         """Stops every child still running, newest first."""

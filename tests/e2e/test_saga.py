@@ -132,6 +132,22 @@ async def test_grant_arrives_once_the_entitlement_service_is_back(
     assert await _grants(stack) == (1, 1, 1)
 
 
+async def test_a_relay_running_alone_delivers_the_grant(
+    stack: Stack, payments: Payments, entitlements: Entitlements
+) -> None:
+    await stack.stop("payment")
+    await stack.start("payment", PAYGRANT_RELAY_ENABLED="false")
+    checkout = await _checkout(payments, "khulan")
+
+    await stack.sim.pay(checkout.invoice.invoice_id)
+
+    pending = "SELECT count(*) FROM outbox WHERE status = 'PENDING'"
+    assert await stack.count(stack.payment_db_url, pending) == 1, "no relay should run in the payment service now"
+    await stack.start("relay")
+    await eventually(lambda: _owns(entitlements, "khulan"), what="the standalone relay to deliver the grant")
+    assert await _grants(stack) == (1, 1, 1)
+
+
 async def test_demo_command_turns_a_checkout_into_ownership(stack: Stack) -> None:
     demo = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "paygrant.cli", "demo", env=stack.env(), stdout=PIPE, stderr=STDOUT
