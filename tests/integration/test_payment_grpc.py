@@ -84,7 +84,7 @@ async def _refusal(call: Any) -> tuple[grpc.StatusCode, str, list[str]]:
         await call
     error = refused.value
     fields: list[str] = []
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     for detail in status.details if status else []:
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request):
