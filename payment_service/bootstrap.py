@@ -9,12 +9,13 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from paygrant.db import create_engine, ping, session_factory, upgrade_to_head
+from paygrant.db import create_engine, is_sqlite, ping, session_factory, upgrade_to_head
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.settings import PaymentSettings
 from payment_service.adapters import orm
 from payment_service.adapters.entitlement_client import EntitlementClient
+from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.adapters.qpay.client import QPayClient
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.entrypoints.callback_http import create_callback_app
@@ -48,6 +49,7 @@ class PaymentApp:
         self._run_relay = settings.relay_enabled if relay is None else relay
         self.engine: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
+        self._notifications: OutboxNotifications | None = None
         self._qpay = QPayClient(
             settings.qpay_base_url,
             settings.qpay_client_id,
@@ -85,6 +87,9 @@ class PaymentApp:
             )
             self.relay = OutboxRelay(uow_factory, self._entitlements.apply, policy, self.settings.relay_poll_seconds)
             await self.relay.start()
+            if not is_sqlite(self.settings.payment_database_url):
+                self._notifications = OutboxNotifications(self.settings.payment_database_url, self.relay.wake)
+                await self._notifications.start()
         if self._serve:
             await self._qpay.start()
             await self._start_servers(uow_factory)
@@ -128,6 +133,8 @@ class PaymentApp:
             await self._grpc.stop()
         if self._http is not None:
             await self._http.cleanup()
+        if self._notifications is not None:
+            await self._notifications.stop()
         if self.relay is not None:
             await self.relay.stop()
         await self._qpay.close()

@@ -9,13 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from entitlement_service.adapters.cache_protocol import NoOwnershipCache
-from entitlement_service.adapters.orm import PurchaseRow, metadata
+from entitlement_service.adapters.orm import PurchaseRow
 from entitlement_service.bootstrap import open_database
 from entitlement_service.domain.entitlement import Ownership
 from entitlement_service.domain.events import EventType, PaymentEvent
@@ -206,12 +204,3 @@ async def test_concurrent_refund_and_new_payment_of_one_item_leave_it_owned(
     for user in users:
         [owned] = await list_entitlements(user, None, UnitOfWork(sessions))
         assert owned.payment_id == f"{user}-pay-2"
-
-
-async def test_migrations_create_exactly_the_tables_the_models_declare(engine: AsyncEngine) -> None:
-    def differences(connection: Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(connection), metadata))
-
-    async with engine.connect() as conn:
-        assert await conn.run_sync(differences) == []
-        assert (await conn.execute(select(func.count()).select_from(PurchaseRow))).scalar_one() == 0

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from paygrant.db import create_engine, session_factory, upgrade_to_head, utcnow
 from payment_service.adapters import orm
+from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.bootstrap import MIGRATIONS
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import EventType, PaidItem, PaymentEvent
@@ -154,4 +155,34 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(relay_uow_fact
             await asyncio.sleep(0.02)
     finally:
         await relay.stop()
+    assert delivered == [event_id]
+
+
+async def test_a_relay_in_another_process_wakes_on_notify_not_on_its_poll(
+    create_pg_database: CreateDatabase,
+) -> None:
+    url = await create_pg_database("notify")
+    writer_factory, writer_engine = await _migrated_uow_factory(url)
+    relay_factory, relay_engine = await _migrated_uow_factory(url)
+    delivered: list[str] = []
+
+    async def deliver(event: PaymentEvent) -> None:
+        delivered.append(event.event_id)
+
+    relay = OutboxRelay(relay_factory, deliver, FAST_RETRY, poll_seconds=60)
+    notifications = OutboxNotifications(url, relay.wake)
+    await relay.start()
+    await notifications.start()
+    try:
+        await asyncio.sleep(0.5)  # first pass done, listener connected; the next poll is a minute away
+        [event_id] = await _enqueue(writer_factory, 1)  # no in-process wake: only NOTIFY can reach the relay
+        for _ in range(100):
+            if delivered:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await notifications.stop()
+        await relay.stop()
+        for engine in (writer_engine, relay_engine):
+            await engine.dispose()  # type: ignore[attr-defined]
     assert delivered == [event_id]

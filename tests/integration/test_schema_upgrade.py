@@ -1,4 +1,4 @@
-"""Migrations: replicas starting together on one PostgreSQL database all come up."""
+"""Migrations: they build exactly the models' schema, and replicas starting together all come up."""
 
 from __future__ import annotations
 
@@ -6,17 +6,47 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, MetaData, text
 
+from entitlement_service.adapters.orm import metadata as entitlement_metadata
 from entitlement_service.bootstrap import MIGRATIONS_DIR
 from paygrant.db import create_engine, upgrade_to_head
+from payment_service.adapters.orm import metadata as payment_metadata
 from payment_service.bootstrap import MIGRATIONS
 from tests.conftest import CreateDatabase
 
+HISTORIES = pytest.mark.parametrize(
+    ("migrations", "metadata", "head"),
+    [(MIGRATIONS, payment_metadata, "0002"), (MIGRATIONS_DIR, entitlement_metadata, "0001")],
+    ids=["payment", "entitlement"],
+)
 
-@pytest.mark.parametrize("migrations", [MIGRATIONS, MIGRATIONS_DIR], ids=["payment", "entitlement"])
+
+@HISTORIES
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_migrations_build_exactly_the_schema_the_models_declare(
+    create_pg_database: CreateDatabase, tmp_path: Path, backend: str, migrations: Path, metadata: MetaData, head: str
+) -> None:
+    url = await create_pg_database("schema") if backend == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/s.db"
+    engine = create_engine(url)
+
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+    try:
+        await upgrade_to_head(engine, migrations)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == head
+    finally:
+        await engine.dispose()
+
+
+@HISTORIES
 async def test_concurrent_upgrades_of_a_fresh_database_all_succeed(
-    create_pg_database: CreateDatabase, migrations: Path
+    create_pg_database: CreateDatabase, migrations: Path, metadata: MetaData, head: str
 ) -> None:
     url = await create_pg_database("upgrade")
     engines = [create_engine(url) for _ in range(3)]
@@ -25,7 +55,7 @@ async def test_concurrent_upgrades_of_a_fresh_database_all_succeed(
         await asyncio.wait_for(asyncio.gather(*(upgrade_to_head(engine, migrations) for engine in engines)), 60)
         async with engines[0].connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-        assert versions == ["0001"]
+        assert versions == [head]
     finally:
         for engine in engines:
             await engine.dispose()
