@@ -31,7 +31,8 @@ proto: install
 	$(BIN)/python -m paygrant.codegen
 
 bench: install
-	$(BIN)/python bench/relay_throughput.py
+	$(BIN)/python -m bench.relay_throughput
+	$(BIN)/python -m bench.ownership_check
 
 clean:
 	rm -rf $(VENV) var

@@ -2,28 +2,21 @@
 
 Baseline: the same ApplyPaymentEvent calls made back to back by one client, with no outbox.
 Measured: the same number of events written to the outbox and delivered by 1 relay, then by 2
-relays at once (PostgreSQL only: SKIP LOCKED lets them share the rows). Both services' databases
-are fresh PostgreSQL databases when 127.0.0.1:5432 answers, else SQLite files.
+relays at once (PostgreSQL only: SKIP LOCKED lets them share the rows). The entitlement service runs as
+its own process. Both services' databases are fresh PostgreSQL databases when 127.0.0.1:5432 answers, else SQLite files.
 
-Run: .venv/bin/python bench/relay_throughput.py [--events 500]
+Run: .venv/bin/python -m bench.relay_throughput [--events 500]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
-
-from entitlement_service.bootstrap import EntitlementApp
+from bench.support import entitlement_process, fresh_database, postgres_available
 from paygrant.db import create_engine, session_factory, upgrade_to_head, utcnow
-from paygrant.settings import EntitlementSettings
 from payment_service.adapters import orm
 from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.bootstrap import MIGRATIONS
@@ -31,33 +24,6 @@ from payment_service.domain.events import EventType, PaidItem, PaymentEvent
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _postgres_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@asynccontextmanager
-async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
-    """A new empty database URL, dropped afterwards."""
-    if not use_postgres:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite+aiosqlite:///{folder}/{label}.db"
-        return
-    name = f"paygrant_bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def _events(count: int) -> list[PaymentEvent]:
@@ -103,12 +69,13 @@ async def _through_relays(payment_url: str, client: EntitlementClient, count: in
 
 
 async def main(count: int) -> None:
-    use_postgres = _postgres_available()
+    use_postgres = postgres_available()
     backend = "PostgreSQL" if use_postgres else "SQLite"
-    async with fresh_database("entitlement", use_postgres) as entitlement_url:
-        app = EntitlementApp(EntitlementSettings(entitlement_database_url=entitlement_url, entitlement_grpc_port=0))
-        port = await app.start()
-        client = EntitlementClient(f"127.0.0.1:{port}", timeout=10)
+    async with (
+        fresh_database("entitlement", use_postgres) as entitlement_url,
+        entitlement_process(entitlement_url) as target,
+    ):
+        client = EntitlementClient(target, timeout=10)
         await client.start()
         try:
             await client.apply(_events(1)[0])  # warm the channel and the entitlement service
@@ -124,7 +91,6 @@ async def main(count: int) -> None:
                     results["outbox + 2 relays (SKIP LOCKED)"] = await _through_relays(url, client, count, 2)
         finally:
             await client.stop()
-            await app.stop()
     print(f"relay throughput, {count} events, {backend} for both services")
     for name, seconds in results.items():
         print(f"  {name:42s} {count / seconds:8.0f} events/s   {baseline / seconds:5.2f}x baseline")

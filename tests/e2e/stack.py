@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import text
 
 from paygrant.db import create_engine
+from paygrant.health_probe import is_serving
 from paygrant.qpay_sim.control_client import SimulatorControl
 from tests.conftest import free_port
 
@@ -88,8 +87,8 @@ class Stack:
             )
         readiness = {
             "qpay-sim": self._sim_ready,
-            "entitlement": lambda: self._serving(self.entitlement_target),
-            "payment": lambda: self._serving(self.payment_target),
+            "entitlement": lambda: is_serving(self.entitlement_target),
+            "payment": lambda: is_serving(self.payment_target),
             "relay": self._still_running(name),
         }[name]
         await eventually(readiness, 60, f"{name} to be ready (log: {self.log_dir / name}.log)")
@@ -127,14 +126,6 @@ class Stack:
                 return reply.status == 200
         except aiohttp.ClientError:
             return False
-
-    async def _serving(self, target: str) -> bool:
-        async with grpc.aio.insecure_channel(target) as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            except grpc.aio.AioRpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def count(self, database_url: str, sql: str) -> int:
         """A single number from one of the stack's databases (the tests' independent view)."""
