@@ -106,16 +106,14 @@ class Checkouts:
         if existing is not None:
             return existing
         session, secret = await self._price(command)
-        if session.is_free:
-            return await self._complete_free(session)
-        session.invoice = await self._open_invoice(session, secret)
+        if not session.is_free:
+            session.invoice = await self._open_invoice(session, secret)
         try:
-            async with self._uow_factory() as uow:
-                uow.checkouts.add(session)
-                await uow.commit()
+            await self._store(session)
         except AlreadyRecorded:
             # A concurrent retry with the same key won; answer with its session.
-            await self._cancel_invoice_quietly(session.invoice.invoice_id)
+            if session.invoice is not None:
+                await self._cancel_invoice_quietly(session.invoice.invoice_id)
             winner = await self._by_key(command)
             if winner is None:
                 raise
@@ -174,23 +172,24 @@ class Checkouts:
         )
         return session, secret
 
-    async def _complete_free(self, session: CheckoutSession) -> CheckoutSession:
-        payment = Payment(
-            id=str(uuid.uuid4()),
-            qpay_payment_id=None,
-            session_id=session.id,
-            user_id=session.user_id,
-            amount=0,
-            currency=session.currency,
-            paid_at=session.created_at,
-        )
-        session.mark_paid(payment.id, session.created_at)
+    async def _store(self, session: CheckoutSession) -> None:
+        """Stores the session; a free one is paid at once, with its outbox row, in the same transaction."""
         async with self._uow_factory() as uow:
             uow.checkouts.add(session)
-            uow.payments.add(payment)
-            uow.outbox.add(payment_completed(session, payment), session.created_at)
+            if session.is_free:
+                payment = Payment(
+                    id=str(uuid.uuid4()),
+                    qpay_payment_id=None,
+                    session_id=session.id,
+                    user_id=session.user_id,
+                    amount=0,
+                    currency=session.currency,
+                    paid_at=session.created_at,
+                )
+                session.mark_paid(payment.id, payment.paid_at)
+                uow.payments.add(payment)
+                uow.outbox.add(payment_completed(session, payment), payment.paid_at)
             await uow.commit()
-        return session
 
     async def _open_invoice(self, session: CheckoutSession, secret: str) -> Invoice:
         query = urlencode({"session_id": session.id, "secret": secret})

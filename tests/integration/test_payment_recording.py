@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -132,3 +133,16 @@ async def test_same_idempotency_key_returns_the_same_checkout(harness: PaymentHa
     with pytest.raises(Conflict, match="idempotency_key") as refused:
         await harness.checkouts.create(CreateCheckout("key-1", "someone-else", (COURSE,)))
     assert not isinstance(refused.value, AlreadyRecorded)
+
+
+async def test_concurrent_retries_with_one_key_make_one_checkout(harness: PaymentHarness) -> None:
+    command = CreateCheckout("key-race", "user-1", (COURSE,))
+
+    sessions = await asyncio.gather(*(harness.checkouts.create(command) for _ in range(4)))
+
+    assert len({s.id for s in sessions}) == 1
+    assert await harness.count("checkout_sessions") == 1 and await harness.count("invoices") == 1
+    invoices = harness.simulator.state.invoices.values()
+    assert len(invoices) == 4, "every retry raced to QPay: the losers' invoices must be cancelled"
+    open_invoices = [i for i in invoices if i.status == "OPEN"]
+    assert [i.invoice_id for i in open_invoices] == [sessions[0].invoice.invoice_id]  # type: ignore[union-attr]
