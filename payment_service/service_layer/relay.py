@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from paygrant.db import utcnow
+from payment_service.adapters.orm import OutboxMessage
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxStatus, RetryPolicy
@@ -74,21 +75,31 @@ class OutboxRelay:
             row = await uow.outbox.claim_next(utcnow())
             if row is None:
                 return False
-            event = PaymentEvent.from_payload(row.event_id, row.event_type, row.payload)
             row.attempts += 1
+            try:
+                # A row that cannot be decoded must not block the rows behind it: it goes dead.
+                event = PaymentEvent.from_payload(row.event_id, row.event_type, row.payload)
+            except (KeyError, TypeError, ValueError) as error:
+                decode_error = DeliveryFailed(f"undecodable outbox row: {error!r}", permanent=True)
+                self._record_failure(row, decode_error)
+                await uow.commit()
+                return True
             try:
                 await self._deliver(event)
             except DeliveryFailed as error:
-                row.last_error = str(error)
-                if error.permanent or self._policy.is_exhausted(row.attempts):
-                    row.status = OutboxStatus.DEAD
-                    log.error("outbox event %s is dead after %d attempts: %s", row.event_id, row.attempts, error)
-                else:
-                    row.next_attempt_at = utcnow() + self._policy.delay(row.attempts)
-                    log.warning("outbox event %s attempt %d failed: %s", row.event_id, row.attempts, error)
+                self._record_failure(row, error)
             else:
                 row.status = OutboxStatus.SENT
                 row.sent_at = utcnow()
                 row.last_error = None
             await uow.commit()
             return True
+
+    def _record_failure(self, row: OutboxMessage, error: DeliveryFailed) -> None:
+        row.last_error = str(error)
+        if error.permanent or self._policy.is_exhausted(row.attempts):
+            row.status = OutboxStatus.DEAD
+            log.error("outbox event %s is dead after %d attempts: %s", row.event_id, row.attempts, error)
+        else:
+            row.next_attempt_at = utcnow() + self._policy.delay(row.attempts)
+            log.warning("outbox event %s attempt %d failed: %s", row.event_id, row.attempts, error)

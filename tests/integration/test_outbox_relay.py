@@ -186,3 +186,24 @@ async def test_a_relay_in_another_process_wakes_on_notify_not_on_its_poll(
         for engine in (writer_engine, relay_engine):
             await engine.dispose()  # type: ignore[attr-defined]
     assert delivered == [event_id]
+
+
+async def test_an_undecodable_row_goes_dead_and_does_not_block_the_rows_behind_it(
+    relay_uow_factory: UnitOfWorkFactory,
+) -> None:
+    [poisoned, healthy] = await _enqueue(relay_uow_factory, 2)
+    async with relay_uow_factory() as uow:
+        row = await uow.outbox.claim_next(utcnow())
+        assert row is not None and row.event_id == poisoned
+        row.payload = {"payment_id": "p"}  # written by a buggy or older version
+        await uow.commit()
+    delivered: list[str] = []
+
+    async def deliver(event: PaymentEvent) -> None:
+        delivered.append(event.event_id)
+
+    await OutboxRelay(relay_uow_factory, deliver, FAST_RETRY, poll_seconds=1).deliver_due()
+
+    assert delivered == [healthy]
+    statuses = {row.event_id: (row.status, row.attempts) for row in await _rows(relay_uow_factory)}
+    assert statuses == {poisoned: ("DEAD", 1), healthy: ("SENT", 1)}
