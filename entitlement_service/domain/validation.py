@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from entitlement_service.domain.events import EventType, OwnershipQuery, PaidItem, PaymentEvent
 from entitlement_service.domain.purchase import Item
 from entitlement_service.errors import InvalidRequest
+from paygrant.contract_rules import id_problem, kind_problem
 
-KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"
-MAX_NAME_LENGTH = 128
 MAX_ITEMS = 100
 MAX_QUERIES = 1000
 
@@ -23,18 +22,18 @@ RawPaidItem = tuple[str, str, int]
 
 
 def require_name(value: str, field: str) -> str:
-    """An identifier the caller chose (user, payment, item id): 1-128 characters."""
-    if not value:
-        raise InvalidRequest(field, "is required")
-    if len(value) > MAX_NAME_LENGTH:
-        raise InvalidRequest(field, f"is longer than {MAX_NAME_LENGTH} characters")
+    """An identifier the caller chose (user, payment, item id)."""
+    problem = id_problem(value)
+    if problem:
+        raise InvalidRequest(field, problem)
     return value
 
 
 def require_kind(value: str, field: str) -> str:
     """An item kind: lowercase, starting with a letter, 1-32 characters."""
-    if not KIND_PATTERN.fullmatch(value):
-        raise InvalidRequest(field, f"must match ^{KIND_PATTERN.pattern}$")
+    problem = kind_problem(value)
+    if problem:
+        raise InvalidRequest(field, problem)
     return value
 
 

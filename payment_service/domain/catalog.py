@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
+from paygrant.contract_rules import id_problem, kind_problem
 from payment_service.domain.errors import InvalidRequest
 
-KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-MAX_ITEM_ID = 128
+
+def require_kind(kind: str, field: str) -> None:
+    """Raises InvalidRequest naming `field` unless `kind` is a valid item kind."""
+    problem = kind_problem(kind)
+    if problem:
+        raise InvalidRequest(field, problem)
+
+
+def require_id(value: str, field: str) -> None:
+    """Raises InvalidRequest naming `field` unless `value` is a valid caller-chosen id."""
+    problem = id_problem(value)
+    if problem:
+        raise InvalidRequest(field, problem)
 
 
 @dataclass(frozen=True, order=True)
@@ -21,10 +32,8 @@ class ItemRef:
 
     def validate(self, field: str) -> None:
         """Raises InvalidRequest naming `field` when the kind or id is malformed."""
-        if not KIND_PATTERN.match(self.kind):
-            raise InvalidRequest(f"{field}.kind", "must be 1-32 lowercase letters, digits, '_' or '-'")
-        if not 0 < len(self.id) <= MAX_ITEM_ID or self.id.strip() != self.id:
-            raise InvalidRequest(f"{field}.id", f"must be 1-{MAX_ITEM_ID} characters without surrounding spaces")
+        require_kind(self.kind, f"{field}.kind")
+        require_id(self.id, f"{field}.id")
 
 
 class Product:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
-from payment_service.domain.catalog import KIND_PATTERN, ItemRef, Product
+from payment_service.domain.catalog import ItemRef, Product, require_kind
 from payment_service.domain.errors import InvalidRequest
 from payment_service.domain.money import normalize_currency
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -50,7 +50,7 @@ async def put_product(command: PutProduct, uow_factory: UnitOfWorkFactory) -> Pr
 
 async def list_products(kind: str, include_inactive: bool, uow_factory: UnitOfWorkFactory) -> Sequence[Product]:
     """Catalog entries, optionally of one kind."""
-    if kind and not KIND_PATTERN.match(kind):
-        raise InvalidRequest("kind", "must be 1-32 lowercase letters, digits, '_' or '-'")
+    if kind:
+        require_kind(kind, "kind")
     async with uow_factory() as uow:
         return await uow.catalog.list(kind, include_inactive)

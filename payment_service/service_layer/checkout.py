@@ -17,7 +17,7 @@ from paygrant.db import utcnow
 from payment_service.adapters.qpay.client import QPayClient
 from payment_service.adapters.qpay.errors import QPayError
 from payment_service.adapters.qpay.models import InvoiceRequest
-from payment_service.domain.catalog import ItemRef
+from payment_service.domain.catalog import ItemRef, require_id
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
 from payment_service.domain.errors import (
     AlreadyRecorded,
@@ -35,7 +35,6 @@ from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 50
-MAX_ID = 128
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ class CreateCheckout:
 
     def validate(self) -> None:
         """Raises InvalidRequest naming the first malformed field."""
-        _require_id("idempotency_key", self.idempotency_key)
-        _require_id("user_id", self.user_id)
+        require_id(self.idempotency_key, "idempotency_key")
+        require_id(self.user_id, "user_id")
         if not 0 < len(self.items) <= MAX_ITEMS:
             raise InvalidRequest("items", f"must hold 1-{MAX_ITEMS} items")
         for index, item in enumerate(self.items):
@@ -61,11 +60,6 @@ class CreateCheckout:
         """Identifies the request's content, to tell a retry from a reused key."""
         body = json.dumps([self.user_id, sorted((i.kind, i.id) for i in self.items)])
         return hashlib.sha256(body.encode()).hexdigest()
-
-
-def _require_id(field: str, value: str) -> None:
-    if not 0 < len(value) <= MAX_ID or value.strip() != value:
-        raise InvalidRequest(field, f"must be 1-{MAX_ID} characters without surrounding spaces")
 
 
 def hash_secret(secret: str) -> str:

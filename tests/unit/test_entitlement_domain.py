@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from entitlement_service.domain.entitlement import NOT_OWNED, derive_entitlement
 from entitlement_service.domain.events import EventType, PaidItem
 from entitlement_service.domain.purchase import Item, Purchase, PurchaseStatus, Source, ensure_bought_by
-from entitlement_service.domain.validation import KIND_PATTERN, parse_payment_event, parse_queries, require_kind
+from entitlement_service.domain.validation import parse_payment_event, parse_queries, require_kind
 from entitlement_service.errors import InvalidRequest, InvalidTransition, PaymentOfAnotherUser
+from paygrant.contract_rules import KIND_PATTERN
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 COURSE = Item("course", "algebra-1")

@@ -1,0 +1,30 @@
+"""The rules of the fields both services' contracts share (item kinds, ids), written once.
+
+Each service raises its own InvalidRequest with the problem these functions describe, so an
+item the payment service accepts is never refused by the entitlement service.
+"""
+
+from __future__ import annotations
+
+import re
+
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_ID_LENGTH = 128
+
+
+def kind_problem(kind: str) -> str | None:
+    """What is wrong with an item kind, or None when it is valid."""
+    if KIND_PATTERN.fullmatch(kind):
+        return None
+    return "must be 1-32 lowercase letters, digits, '_' or '-', starting with a letter"
+
+
+def id_problem(value: str) -> str | None:
+    """What is wrong with a caller-chosen id (user, item, payment, key), or None when it is valid."""
+    if not value:
+        return "is required"
+    if len(value) > MAX_ID_LENGTH:
+        return f"is longer than {MAX_ID_LENGTH} characters"
+    if value.strip() != value:
+        return "must not start or end with whitespace"
+    return None
