@@ -27,8 +27,9 @@ class PaymentSettings(BaseSettings):
     qpay_timeout_seconds: float = 10.0
     entitlement_target: str = "127.0.0.1:50052"
     checkout_ttl_seconds: int = Field(default=900, gt=0)
+    # CheckPayment asks QPay about one session at most this often (QPay forbids tight polling).
+    check_payment_interval_seconds: float = Field(default=5.0, ge=0)
     relay_enabled: bool = True
-    relay_batch_size: int = Field(default=20, gt=0)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_max_attempts: int = Field(default=12, gt=0)
     relay_backoff_base_seconds: float = Field(default=0.5, gt=0)

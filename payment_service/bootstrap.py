@@ -102,7 +102,9 @@ class PaymentApp:
             self._entitlements,
             CheckoutConfig(s.qpay_invoice_code, s.callback_public_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
         )
-        confirmation = PaymentConfirmation(uow_factory, self._qpay)
+        confirmation = PaymentConfirmation(
+            uow_factory, self._qpay, dt.timedelta(seconds=s.check_payment_interval_seconds)
+        )
         servicer = PaymentServicer(uow_factory, checkouts, confirmation)
         engine = self.engine
         assert engine is not None

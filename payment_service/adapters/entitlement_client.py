@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from payment_service.domain.catalog import ItemRef
-from payment_service.domain.errors import DeliveryFailed, UpstreamUnavailable
+from payment_service.domain.errors import DeliveryFailed, UpstreamRejected, UpstreamUnavailable
 from payment_service.domain.events import EventType, PaymentEvent
 
 _EVENT_TYPES = {
@@ -18,7 +18,9 @@ _EVENT_TYPES = {
     EventType.PAYMENT_REFUNDED: entitlement_pb2.PAYMENT_EVENT_TYPE_REFUNDED,
 }
 # Statuses that no retry can fix: the event itself is wrong.
-_PERMANENT = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED}
+_PERMANENT = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED}
+# Statuses that may clear up by themselves.
+_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 class EntitlementClient:
@@ -82,5 +84,6 @@ class EntitlementClient:
         try:
             response = await self.stub.BatchCheckOwnership(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
-            raise UpstreamUnavailable(f"entitlement service: {error.code().name}: {error.details()}") from error
+            failure = UpstreamUnavailable if error.code() in _TRANSIENT else UpstreamRejected
+            raise failure(f"entitlement service: {error.code().name}: {error.details()}") from error
         return {item for item, result in zip(items, response.results, strict=True) if result.owned}

@@ -66,6 +66,8 @@ checkout_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("paid_at", UTCDateTime),
     Column("payment_id", String(36)),
+    # When QPay was last asked about this session (CheckPayment may not poll it tightly).
+    Column("last_checked_at", UTCDateTime),
     Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import OutboxMessage, checkout_sessions, outbox, payments, products
@@ -59,6 +59,21 @@ class CheckoutRepository:
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
         """A session by id; `for_update` locks its row until commit (PostgreSQL)."""
         return await self._session.get(CheckoutSession, session_id, with_for_update=for_update)
+
+    async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
+        """Records that QPay is being asked about the session now, unless it was within `interval`.
+
+        One conditional UPDATE, so concurrent callers on any replica get at most one True.
+        """
+        table = checkout_sessions
+        result = await self._session.execute(
+            update(table)
+            .where(table.c.id == session_id)
+            .where(or_(table.c.last_checked_at.is_(None), table.c.last_checked_at <= now - interval))
+            .values(last_checked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
         """The session a CreateCheckout with this key made, if any."""

@@ -77,6 +77,7 @@ class CheckoutSession:
         self.status = CheckoutStatus.PENDING
         self.payment_id: str | None = None
         self.paid_at: dt.datetime | None = None
+        self.last_checked_at: dt.datetime | None = None
         self.invoice = None
 
     @property

@@ -29,6 +29,9 @@ class Conflict(PaymentServiceError):
 class AlreadyRecorded(Conflict):
     """A unique fact (a QPay payment id, an idempotency key) was recorded by someone else first."""
 
+    def __init__(self) -> None:
+        super().__init__("was recorded concurrently by another request; retry")
+
 
 class FailedPrecondition(PaymentServiceError):
     """The request is well-formed but the system's state refuses it (inactive item, owned item)."""
@@ -44,6 +47,10 @@ class InvalidTransition(PaymentServiceError):
 
 class UpstreamUnavailable(PaymentServiceError):
     """A service paygrant depends on (QPay, the entitlement service) did not answer usefully."""
+
+
+class UpstreamRejected(PaymentServiceError):
+    """A service paygrant depends on refused a request that should have been fine (a bug or a misconfiguration)."""
 
 
 class DeliveryFailed(UpstreamUnavailable):

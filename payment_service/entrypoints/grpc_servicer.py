@@ -30,6 +30,8 @@ handles_errors = translate_errors(
         errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
         errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
         errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
+        errors.UpstreamRejected: grpc.StatusCode.INTERNAL,
+        errors.PaymentServiceError: grpc.StatusCode.INTERNAL,
     }
 )
 

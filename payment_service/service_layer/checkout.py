@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from paygrant.db import utcnow
 from payment_service.adapters.qpay.client import QPayClient
-from payment_service.adapters.qpay.errors import QPayError
+from payment_service.adapters.qpay.errors import QPayError, qpay_failure
 from payment_service.adapters.qpay.models import InvoiceRequest
 from payment_service.domain.catalog import ItemRef, require_id
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
@@ -25,7 +25,6 @@ from payment_service.domain.errors import (
     FailedPrecondition,
     InvalidRequest,
     NotFound,
-    UpstreamUnavailable,
 )
 from payment_service.domain.events import payment_completed
 from payment_service.domain.money import to_major
@@ -60,6 +59,17 @@ class CreateCheckout:
         """Identifies the request's content, to tell a retry from a reused key."""
         body = json.dumps([self.user_id, sorted((i.kind, i.id) for i in self.items)])
         return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def load_checkout(uow_factory: UnitOfWorkFactory, session_id: str) -> CheckoutSession:
+    """The session with this id; InvalidRequest or NotFound naming `session_id` otherwise."""
+    if not session_id:
+        raise InvalidRequest("session_id", "is required")
+    async with uow_factory() as uow:
+        session = await uow.checkouts.get(session_id)
+    if session is None:
+        raise NotFound(f"checkout {session_id} does not exist", "session_id")
+    return session
 
 
 def hash_secret(secret: str) -> str:
@@ -115,16 +125,11 @@ class Checkouts:
         return session
 
     async def get(self, session_id: str) -> CheckoutSession:
-        """The session, moved to EXPIRED first if its time is up."""
-        if not session_id:
-            raise InvalidRequest("session_id", "is required")
-        async with self._uow_factory() as uow:
-            session = await uow.checkouts.get(session_id)
-            if session is None:
-                raise NotFound(f"checkout {session_id} does not exist", "session_id")
-            if session.expire(utcnow()):
-                await uow.commit()
-            return session
+        """The session as recorded, shown EXPIRED once its time is up and it is still unpaid."""
+        session = await load_checkout(self._uow_factory, session_id)
+        # Only shown, never written here: a write could overwrite a payment recorded meanwhile.
+        session.expire(utcnow())
+        return session
 
     async def _by_key(self, command: CreateCheckout) -> CheckoutSession | None:
         async with self._uow_factory() as uow:
@@ -198,7 +203,7 @@ class Checkouts:
         try:
             created = await self._qpay.create_invoice(request)
         except QPayError as error:
-            raise UpstreamUnavailable(f"QPay could not create the invoice: {error}") from error
+            raise qpay_failure("create the invoice", error) from error
         deeplinks = [{"name": link.name, "link": link.link} for link in created.deeplinks]
         return Invoice(created.invoice_id, created.qr_text, created.qr_image, created.short_url, deeplinks)
 

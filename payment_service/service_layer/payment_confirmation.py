@@ -6,19 +6,20 @@ then records payment, session and PaymentCompleted outbox row in one transaction
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import uuid
 
 from paygrant.db import utcnow
 from payment_service.adapters.qpay.client import QPayClient
-from payment_service.adapters.qpay.errors import QPayError, QPayNotFound
+from payment_service.adapters.qpay.errors import QPayError, QPayNotFound, qpay_failure
 from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.errors import AlreadyRecorded, Forbidden, InvalidRequest, NotFound, UpstreamUnavailable
+from payment_service.domain.errors import AlreadyRecorded, Forbidden, InvalidRequest
 from payment_service.domain.events import payment_completed
 from payment_service.domain.money import to_minor
 from payment_service.domain.payment import Payment, PaymentRejected, PaymentStatus, ReportedPayment, confirm
-from payment_service.service_layer.checkout import hash_secret
+from payment_service.service_layer.checkout import hash_secret, load_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -27,44 +28,46 @@ log = logging.getLogger(__name__)
 class PaymentConfirmation:
     """Turns QPay's word that a session's invoice was paid into a recorded payment."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, qpay: QPayClient) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, qpay: QPayClient, min_check_interval: dt.timedelta) -> None:
         self._uow_factory = uow_factory
         self._qpay = qpay
+        self._min_check_interval = min_check_interval
 
     async def on_callback(self, session_id: str, secret: str, qpay_payment_id: str) -> Payment:
         """Handles QPay's unsigned callback: the secret first, then QPay is asked."""
         for field, value in (("session_id", session_id), ("secret", secret), ("qpay_payment_id", qpay_payment_id)):
             if not value:
                 raise InvalidRequest(field, "is required")
-        session = await self._session(session_id)
+        session = await load_checkout(self._uow_factory, session_id)
         if not hmac.compare_digest(session.callback_secret_hash, hash_secret(secret)):
             raise Forbidden("the callback secret does not match the session", "secret")
         return await self._confirm(session, qpay_payment_id)
 
     async def check(self, session_id: str) -> CheckoutSession:
-        """Asks QPay once for the invoice's payments and records any that pays the session."""
-        if not session_id:
-            raise InvalidRequest("session_id", "is required")
-        session = await self._session(session_id)
-        if session.invoice is not None and session.payment_id is None:
+        """Asks QPay for the invoice's payments and records any that pays the session.
+
+        QPay forbids tight polling, so a session is checked at most once per `min_check_interval`
+        (across all replicas); a call inside the interval answers from the database.
+        """
+        session = await load_checkout(self._uow_factory, session_id)
+        if session.invoice is not None and session.payment_id is None and await self._may_ask_qpay(session_id):
             try:
                 found = await self._qpay.check_payment(session.invoice.invoice_id)
             except QPayError as error:
-                raise UpstreamUnavailable(f"QPay could not check the invoice: {error}") from error
+                raise qpay_failure("check the invoice", error) from error
             for row in found.rows:
                 if row.status == PaymentStatus.PAID:
                     try:
                         await self._confirm(session, row.payment_id)
                     except PaymentRejected as rejected:
                         log.warning("session %s: %s", session.id, rejected)
-        return await self._session(session_id)
+        return await load_checkout(self._uow_factory, session_id)
 
-    async def _session(self, session_id: str) -> CheckoutSession:
+    async def _may_ask_qpay(self, session_id: str) -> bool:
         async with self._uow_factory() as uow:
-            session = await uow.checkouts.get(session_id)
-        if session is None:
-            raise NotFound(f"checkout {session_id} does not exist", "session_id")
-        return session
+            claimed = await uow.checkouts.claim_provider_check(session_id, utcnow(), self._min_check_interval)
+            await uow.commit()
+        return claimed
 
     async def _confirm(self, session: CheckoutSession, qpay_payment_id: str) -> Payment:
         async with self._uow_factory() as uow:
@@ -89,7 +92,7 @@ class PaymentConfirmation:
         except QPayNotFound as error:
             raise PaymentRejected(f"QPay knows no payment {qpay_payment_id}", "qpay_payment_id") from error
         except QPayError as error:
-            raise UpstreamUnavailable(f"QPay could not report payment {qpay_payment_id}: {error}") from error
+            raise qpay_failure(f"report payment {qpay_payment_id}", error) from error
         return ReportedPayment(
             qpay_payment_id=payment.payment_id,
             invoice_id=payment.object_id,

@@ -55,7 +55,7 @@ class UnitOfWork:
             await self._session.commit()
         except IntegrityError as error:
             await self._session.rollback()
-            raise AlreadyRecorded(str(error.orig)) from error
+            raise AlreadyRecorded() from error
         if self.outbox.added and self._on_outbox_commit is not None:
             self._on_outbox_commit()
         self.outbox.added = 0
@@ -67,7 +67,7 @@ class UnitOfWork:
             await self._session.flush()
         except IntegrityError as error:
             await self._session.rollback()
-            raise AlreadyRecorded(str(error.orig)) from error
+            raise AlreadyRecorded() from error
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

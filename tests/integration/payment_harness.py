@@ -25,6 +25,7 @@ from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFac
 from tests.conftest import CreateDatabase
 
 COURSE = ItemRef("course", "algebra-1")
+CHECK_INTERVAL = dt.timedelta(minutes=1)
 
 
 class NobodyOwnsAnything:
@@ -86,7 +87,7 @@ async def open_harness(url: str) -> AsyncIterator[PaymentHarness]:
         qpay=qpay,
         simulator=simulator,
         checkouts=Checkouts(uow_factory, qpay, NobodyOwnsAnything(), config),
-        confirmation=PaymentConfirmation(uow_factory, qpay),
+        confirmation=PaymentConfirmation(uow_factory, qpay, CHECK_INTERVAL),
     )
     try:
         yield harness

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from payment_service.domain.payment import PaymentRejected
 from payment_service.service_layer.checkout import CreateCheckout
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.unit_of_work import UnitOfWork
-from tests.integration.payment_harness import COURSE, PaymentHarness
+from tests.integration.payment_harness import CHECK_INTERVAL, COURSE, PaymentHarness
 
 
 async def _secret_of(harness: PaymentHarness, session_id: str) -> str:
@@ -61,7 +62,7 @@ async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(har
             raise RuntimeError("process died before COMMIT")  # ...and the transaction never commits
 
     sessions = harness.uow_factory()._sessions
-    crashing = PaymentConfirmation(lambda: CrashBeforeCommit(sessions), harness.qpay)
+    crashing = PaymentConfirmation(lambda: CrashBeforeCommit(sessions), harness.qpay, CHECK_INTERVAL)
     with pytest.raises(RuntimeError, match="before COMMIT"):
         await crashing.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
 
@@ -146,3 +147,35 @@ async def test_concurrent_retries_with_one_key_make_one_checkout(harness: Paymen
     assert len(invoices) == 4, "every retry raced to QPay: the losers' invoices must be cancelled"
     open_invoices = [i for i in invoices if i.status == "OPEN"]
     assert [i.invoice_id for i in open_invoices] == [sessions[0].invoice.invoice_id]  # type: ignore[union-attr]
+
+
+async def test_check_payment_asks_qpay_at_most_once_per_interval(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    await harness.confirmation.check(session_id)  # nothing paid yet: QPay is asked, finds nothing
+    await _pay_silently(harness, session_id)
+
+    hammered = await asyncio.gather(*(harness.confirmation.check(session_id) for _ in range(5)))
+
+    assert {s.status for s in hammered} == {CheckoutStatus.PENDING}, "inside the interval QPay is not asked again"
+    assert harness.simulator.state.requests["payment_check"] == 1
+    patient = PaymentConfirmation(harness.uow_factory, harness.qpay, dt.timedelta(0))
+    assert (await patient.check(session_id)).status is CheckoutStatus.PAID
+    assert harness.simulator.state.requests["payment_check"] == 2
+
+
+async def test_get_checkout_shows_expiry_without_overwriting_a_recorded_payment(harness: PaymentHarness) -> None:
+    session_id = await harness.new_checkout()
+    async with harness.uow_factory() as uow:
+        stored = await uow.checkouts.get(session_id)
+        assert stored is not None
+        stored.expires_at = stored.created_at  # its time is up
+        await uow.commit()
+    assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.EXPIRED
+    async with harness.engine.connect() as conn:
+        [stored_status] = (await conn.execute(select(orm.checkout_sessions.c.status))).scalars().all()
+    assert stored_status == "PENDING", "reading must not write: a concurrent payment would be overwritten"
+
+    qpay_payment_id = await _pay_silently(harness, session_id)
+    await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+
+    assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.PAID, "a late payment is honoured"

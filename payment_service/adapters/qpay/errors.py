@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from payment_service.domain.errors import PaymentServiceError
+from payment_service.domain.errors import PaymentServiceError, UpstreamRejected, UpstreamUnavailable
 
 # The text of a non-JSON body kept in the message: enough to recognise a proxy page.
 _BODY_SNIPPET = 200
@@ -30,6 +30,11 @@ class QPayError(PaymentServiceError):
         self.code = code
         self.message = message
         self.field_errors: dict[str, str] = dict(field_errors or {})
+
+    @property
+    def is_transient(self) -> bool:
+        """True when trying again later may succeed (QPay unreachable or failing on its side)."""
+        return self.status == 0 or self.status >= 500
 
 
 class QPayValidationError(QPayError):
@@ -124,3 +129,10 @@ def _field_message(detail: Any) -> str:
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat[:_BODY_SNIPPET]
+
+
+def qpay_failure(action: str, error: QPayError) -> PaymentServiceError:
+    """The service's error for a QPay call that failed while doing `action`."""
+    if error.is_transient:
+        return UpstreamUnavailable(f"QPay could not {action}: {error}")
+    return UpstreamRejected(f"QPay refused to {action}: {error}")
