@@ -31,8 +31,8 @@ async def run_until_signalled(*components: Component) -> None:
     started: list[Component] = []
     try:
         for component in components:
+            started.append(component)  # before start(): a failed start must still be stopped
             await component.start()
-            started.append(component)
         await stop_requested.wait()
     finally:
         for component in reversed(started):

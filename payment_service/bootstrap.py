@@ -73,7 +73,14 @@ class PaymentApp:
             self.relay.wake()
 
     async def start(self) -> None:
-        """Migrates, connects, and starts whatever this process runs (servers and/or relay)."""
+        """Migrates, connects, and starts whatever this process runs; undoes it all if a step fails."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         orm.start_mappers()
         self.engine = create_engine(self.settings.payment_database_url)
         await upgrade_to_head(self.engine, MIGRATIONS)
@@ -130,16 +137,24 @@ class PaymentApp:
         )
 
     async def stop(self) -> None:
-        """Stops serving first, then the relay, then closes clients and the database."""
-        if self._grpc is not None:
-            await self._grpc.stop()
-        if self._http is not None:
-            await self._http.cleanup()
-        if self._notifications is not None:
-            await self._notifications.stop()
-        if self.relay is not None:
-            await self.relay.stop()
+        """Stops serving first, then the relay, then closes clients and the database; safe to repeat."""
+        grpc_server, http, notifications, relay, engine = (
+            self._grpc,
+            self._http,
+            self._notifications,
+            self.relay,
+            self.engine,
+        )
+        self._grpc = self._http = self._notifications = self.relay = self.engine = None
+        if grpc_server is not None:
+            await grpc_server.stop()
+        if http is not None:
+            await http.cleanup()
+        if notifications is not None:
+            await notifications.stop()
+        if relay is not None:
+            await relay.stop()
         await self._qpay.close()
         await self._entitlements.stop()
-        if self.engine is not None:
-            await self.engine.dispose()
+        if engine is not None:
+            await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import OutboxMessage, checkout_sessions, outbox, payments, products
@@ -131,9 +131,3 @@ class OutboxRepository:
             .with_for_update(skip_locked=True)
         )
         return (await self._session.scalars(query)).one_or_none()
-
-    async def count_by_status(self) -> dict[OutboxStatus, int]:
-        """How many rows are pending, sent and dead."""
-        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
-        rows = (await self._session.execute(query)).all()
-        return {OutboxStatus(status): count for status, count in rows}

@@ -64,23 +64,14 @@ class PaymentEvent:
         )
 
 
-def _event(type: EventType, session: CheckoutSession, payment: Payment, at: dt.datetime) -> PaymentEvent:
+def payment_completed(session: CheckoutSession, payment: Payment) -> PaymentEvent:
+    """Announces that `payment` paid for the session's items."""
     return PaymentEvent(
         event_id=str(uuid.uuid4()),
-        type=type,
+        type=EventType.PAYMENT_COMPLETED,
         payment_id=payment.id,
         user_id=session.user_id,
         currency=session.currency,
         items=tuple(PaidItem(line.kind, line.item_id, line.amount) for line in session.lines),
-        occurred_at=at,
+        occurred_at=payment.paid_at,
     )
-
-
-def payment_completed(session: CheckoutSession, payment: Payment) -> PaymentEvent:
-    """Announces that `payment` paid for the session's items."""
-    return _event(EventType.PAYMENT_COMPLETED, session, payment, payment.paid_at)
-
-
-def payment_refunded(session: CheckoutSession, payment: Payment, at: dt.datetime) -> PaymentEvent:
-    """Announces that `payment` was refunded, so its items are to be revoked."""
-    return _event(EventType.PAYMENT_REFUNDED, session, payment, at)

@@ -16,7 +16,7 @@ from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.payment import Payment
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
-from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.payment_confirmation import PaymentConfirmation, get_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -138,12 +138,5 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
 
     @handles_errors
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:
-        if not request.payment_id:
-            raise errors.InvalidRequest("payment_id", "is required")
-        async with self._uow_factory() as uow:
-            payment = await uow.payments.get(request.payment_id)
-            if payment is None:
-                raise errors.NotFound(f"payment {request.payment_id} does not exist", "payment_id")
-            session = await uow.checkouts.get(payment.session_id)
-        assert session is not None
+        payment, session = await get_payment(request.payment_id, self._uow_factory)
         return _payment(payment, session)

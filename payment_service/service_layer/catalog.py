@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from paygrant.db import utcnow
 from payment_service.domain.catalog import ItemRef, Product, require_kind
-from payment_service.domain.errors import InvalidRequest
+from payment_service.domain.errors import AlreadyRecorded, InvalidRequest
 from payment_service.domain.money import normalize_currency
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -34,6 +34,14 @@ async def put_product(command: PutProduct, uow_factory: UnitOfWorkFactory) -> Pr
     if command.amount < 0:
         raise InvalidRequest("product.amount", "must not be negative")
     currency = normalize_currency(command.currency, "product.currency")
+    try:
+        return await _write(command, title, currency, uow_factory)
+    except AlreadyRecorded:
+        # A concurrent first write of the same item won; ours now updates it.
+        return await _write(command, title, currency, uow_factory)
+
+
+async def _write(command: PutProduct, title: str, currency: str, uow_factory: UnitOfWorkFactory) -> Product:
     async with uow_factory() as uow:
         product = await uow.catalog.get(command.item)
         if product is None:

@@ -15,7 +15,7 @@ from paygrant.db import utcnow
 from payment_service.adapters.qpay.client import QPayClient
 from payment_service.adapters.qpay.errors import QPayError, QPayNotFound, qpay_failure
 from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.errors import AlreadyRecorded, Forbidden, InvalidRequest
+from payment_service.domain.errors import AlreadyRecorded, Forbidden, InvalidRequest, NotFound
 from payment_service.domain.events import payment_completed
 from payment_service.domain.money import to_minor
 from payment_service.domain.payment import Payment, PaymentRejected, PaymentStatus, ReportedPayment, confirm
@@ -122,3 +122,15 @@ class PaymentConfirmation:
             await uow.commit()
         log.info("session %s paid by QPay payment %s (payment %s)", session_id, reported.qpay_payment_id, payment.id)
         return payment
+
+
+async def get_payment(payment_id: str, uow_factory: UnitOfWorkFactory) -> tuple[Payment, CheckoutSession]:
+    """A recorded payment with the session it paid (for its lines)."""
+    if not payment_id:
+        raise InvalidRequest("payment_id", "is required")
+    async with uow_factory() as uow:
+        payment = await uow.payments.get(payment_id)
+        session = await uow.checkouts.get(payment.session_id) if payment is not None else None
+    if payment is None or session is None:
+        raise NotFound(f"payment {payment_id} does not exist", "payment_id")
+    return payment, session

@@ -137,24 +137,27 @@ async def test_a_permanently_refused_event_goes_dead_at_once(relay_uow_factory: 
     assert (row.status, row.attempts) == ("DEAD", 1)
 
 
-async def test_relay_wakes_on_commit_without_waiting_for_the_poll(relay_uow_factory: UnitOfWorkFactory) -> None:
+async def test_a_commit_with_outbox_rows_wakes_the_relay_in_its_process(payment_db_url: str) -> None:
+    _, engine = await _migrated_uow_factory(payment_db_url)
+    sessions = session_factory(engine)  # type: ignore[arg-type]
     delivered: list[str] = []
 
     async def deliver(event: PaymentEvent) -> None:
         delivered.append(event.event_id)
 
-    relay = OutboxRelay(relay_uow_factory, deliver, FAST_RETRY, poll_seconds=60)
+    relay = OutboxRelay(lambda: UnitOfWork(sessions), deliver, FAST_RETRY, poll_seconds=60)
     await relay.start()
     try:
         await asyncio.sleep(0.1)  # the first pass found nothing; the next poll is a minute away
-        [event_id] = await _enqueue(relay_uow_factory, 1)
-        relay.wake()
+        # The payment service's units of work call the hook after a commit that wrote outbox rows.
+        [event_id] = await _enqueue(lambda: UnitOfWork(sessions, on_outbox_commit=relay.wake), 1)
         for _ in range(100):
             if delivered:
                 break
             await asyncio.sleep(0.02)
     finally:
         await relay.stop()
+        await engine.dispose()  # type: ignore[attr-defined]
     assert delivered == [event_id]
 
 

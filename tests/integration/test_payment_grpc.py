@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -218,3 +221,20 @@ async def test_check_payment_finds_a_payment_whose_callback_was_dropped(stub: An
     checked = await stub.CheckPayment(pb.CheckPaymentRequest(session_id=checkout.session_id))
 
     assert checked.status == pb.CHECKOUT_STATUS_PAID and checked.payment_id
+
+
+async def test_a_start_that_fails_midway_leaves_nothing_running(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = PaymentSettings(
+            payment_database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+            payment_grpc_port=0,
+            callback_port=taken.getsockname()[1],  # the callback listener cannot bind: start fails late
+        )
+        app = PaymentApp(settings)
+        with pytest.raises(OSError):
+            await app.start()
+
+    assert app.relay is None and app.engine is None
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
