@@ -29,6 +29,13 @@ class PaymentSettings(BaseSettings):
     checkout_ttl_seconds: int = Field(default=900, gt=0)
     # CheckPayment asks QPay about one session at most this often (QPay forbids tight polling).
     check_payment_interval_seconds: float = Field(default=5.0, ge=0)
+    # The sparse sweep for lost callbacks: every `interval`, unpaid sessions expiring within
+    # `lead` or expired within `grace` are checked with QPay, each at most once per `recheck`.
+    sweep_enabled: bool = True
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_lead_seconds: float = Field(default=120.0, ge=0)
+    sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    sweep_recheck_seconds: float = Field(default=300.0, gt=0)
     relay_enabled: bool = True
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_max_attempts: int = Field(default=12, gt=0)

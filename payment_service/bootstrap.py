@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from paygrant.db import create_engine, is_sqlite, ping, session_factory, upgrade_to_head
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
+from paygrant.runtime import Component
 from paygrant.settings import PaymentSettings
 from payment_service.adapters import orm
 from payment_service.adapters.entitlement_client import EntitlementClient
@@ -22,6 +24,7 @@ from payment_service.entrypoints.callback_http import create_callback_app
 from payment_service.entrypoints.grpc_servicer import PaymentServicer
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.payment_sweep import PaymentSweep, SweepWindow
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -41,36 +44,21 @@ async def migrate(database_url: str) -> None:
 
 
 class PaymentApp:
-    """The whole payment service in one process; start() does all the I/O, stop() undoes it."""
+    """The whole payment service in one process; start() does all the I/O, stop() undoes it.
+
+    Each part that starts registers its own shutdown, so stop() (or a failed start) undoes
+    exactly what was started, newest first: serving stops before the relay and the database.
+    """
 
     def __init__(self, settings: PaymentSettings, *, serve: bool = True, relay: bool | None = None) -> None:
         self.settings = settings
         self._serve = serve
         self._run_relay = settings.relay_enabled if relay is None else relay
+        self._started = contextlib.AsyncExitStack()
         self.engine: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
-        self._notifications: OutboxNotifications | None = None
-        self._qpay = QPayClient(
-            settings.qpay_base_url,
-            settings.qpay_client_id,
-            settings.qpay_client_secret.get_secret_value(),
-            timeout=settings.qpay_timeout_seconds,
-        )
-        self._entitlements = EntitlementClient(settings.entitlement_target, settings.relay_call_timeout_seconds)
-        self._grpc: GrpcServer | None = None
-        self._http: web.AppRunner | None = None
         self.grpc_port = 0
         self.callback_port = 0
-
-    def uow_factory(self) -> UnitOfWorkFactory:
-        """Units of work over this app's database; their outbox commits wake the relay."""
-        assert self.engine is not None
-        sessions = session_factory(self.engine)
-        return lambda: UnitOfWork(sessions, on_outbox_commit=self._wake_relay)
-
-    def _wake_relay(self) -> None:
-        if self.relay is not None:
-            self.relay.wake()
 
     async def start(self) -> None:
         """Migrates, connects, and starts whatever this process runs; undoes it all if a step fails."""
@@ -80,54 +68,69 @@ class PaymentApp:
             await self.stop()
             raise
 
-    async def _start(self) -> None:
-        orm.start_mappers()
-        self.engine = create_engine(self.settings.payment_database_url)
-        await upgrade_to_head(self.engine, MIGRATIONS)
-        await self._entitlements.start()
-        uow_factory = self.uow_factory()
-        if self._run_relay:
-            policy = RetryPolicy(
-                self.settings.relay_max_attempts,
-                self.settings.relay_backoff_base_seconds,
-                self.settings.relay_backoff_max_seconds,
-            )
-            self.relay = OutboxRelay(uow_factory, self._entitlements.apply, policy, self.settings.relay_poll_seconds)
-            await self.relay.start()
-            if not is_sqlite(self.settings.payment_database_url):
-                self._notifications = OutboxNotifications(self.settings.payment_database_url, self.relay.wake)
-                await self._notifications.start()
-        if self._serve:
-            await self._qpay.start()
-            await self._start_servers(uow_factory)
+    async def stop(self) -> None:
+        """Stops everything that was started, newest first; safe to call more than once."""
+        await self._started.aclose()
+        self.engine = self.relay = None
 
-    async def _start_servers(self, uow_factory: UnitOfWorkFactory) -> None:
+    async def _start(self) -> None:
         s = self.settings
-        checkouts = Checkouts(
-            uow_factory,
-            self._qpay,
-            self._entitlements,
-            CheckoutConfig(s.qpay_invoice_code, s.callback_public_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
+        orm.start_mappers()
+        engine = self.engine = create_engine(s.payment_database_url)
+        self._started.push_async_callback(engine.dispose)
+        await upgrade_to_head(engine, MIGRATIONS)
+        entitlements = EntitlementClient(s.entitlement_target, s.relay_call_timeout_seconds)
+        await self._component(entitlements)
+        sessions = session_factory(engine)
+
+        def uow_factory() -> UnitOfWork:
+            return UnitOfWork(sessions, on_outbox_commit=self._wake_relay)
+
+        if self._run_relay:
+            policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)
+            self.relay = OutboxRelay(uow_factory, entitlements.apply, policy, s.relay_poll_seconds)
+            await self._component(self.relay)
+            if not is_sqlite(s.payment_database_url):
+                await self._component(OutboxNotifications(s.payment_database_url, self.relay.wake))
+        if self._serve:
+            await self._start_serving(engine, uow_factory, entitlements)
+
+    async def _start_serving(
+        self, engine: AsyncEngine, uow_factory: UnitOfWorkFactory, entitlements: EntitlementClient
+    ) -> None:
+        s = self.settings
+        qpay = QPayClient(
+            s.qpay_base_url, s.qpay_client_id, s.qpay_client_secret.get_secret_value(), timeout=s.qpay_timeout_seconds
         )
-        confirmation = PaymentConfirmation(
-            uow_factory, self._qpay, dt.timedelta(seconds=s.check_payment_interval_seconds)
+        await qpay.start()
+        self._started.push_async_callback(qpay.close)
+        checkout_config = CheckoutConfig(
+            s.qpay_invoice_code, s.callback_public_url, dt.timedelta(seconds=s.checkout_ttl_seconds)
         )
+        checkouts = Checkouts(uow_factory, qpay, entitlements, checkout_config)
+        confirmation = PaymentConfirmation(uow_factory, qpay, dt.timedelta(seconds=s.check_payment_interval_seconds))
         servicer = PaymentServicer(uow_factory, checkouts, confirmation)
-        engine = self.engine
-        assert engine is not None
-        self._grpc = GrpcServer(
+        grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
             service_names=[SERVICE_NAME],
             register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server),
             is_ready=lambda: ping(engine),
         )
-        self.grpc_port = await self._grpc.start()
-        self._http = web.AppRunner(create_callback_app(confirmation), access_log=None)
-        await self._http.setup()
-        site = web.TCPSite(self._http, s.callback_host, s.callback_port)
-        await site.start()
-        self.callback_port = self._http.addresses[0][1]
+        self.grpc_port = await grpc_server.start()
+        self._started.push_async_callback(grpc_server.stop)
+        http = web.AppRunner(create_callback_app(confirmation), access_log=None)
+        await http.setup()
+        self._started.push_async_callback(http.cleanup)
+        await web.TCPSite(http, s.callback_host, s.callback_port).start()
+        self.callback_port = http.addresses[0][1]
+        if s.sweep_enabled:
+            window = SweepWindow(
+                lead=dt.timedelta(seconds=s.sweep_lead_seconds),
+                grace=dt.timedelta(seconds=s.sweep_grace_seconds),
+                recheck=dt.timedelta(seconds=s.sweep_recheck_seconds),
+            )
+            await self._component(PaymentSweep(uow_factory, confirmation, window, s.sweep_interval_seconds))
         log.info(
             "payment service: gRPC on %s:%d, QPay callback on http://%s:%d/qpay/callback",
             s.payment_grpc_host,
@@ -136,25 +139,11 @@ class PaymentApp:
             self.callback_port,
         )
 
-    async def stop(self) -> None:
-        """Stops serving first, then the relay, then closes clients and the database; safe to repeat."""
-        grpc_server, http, notifications, relay, engine = (
-            self._grpc,
-            self._http,
-            self._notifications,
-            self.relay,
-            self.engine,
-        )
-        self._grpc = self._http = self._notifications = self.relay = self.engine = None
-        if grpc_server is not None:
-            await grpc_server.stop()
-        if http is not None:
-            await http.cleanup()
-        if notifications is not None:
-            await notifications.stop()
-        if relay is not None:
-            await relay.stop()
-        await self._qpay.close()
-        await self._entitlements.stop()
-        if engine is not None:
-            await engine.dispose()
+    async def _component(self, component: Component) -> None:
+        """Starts a component and registers its shutdown."""
+        await component.start()
+        self._started.push_async_callback(component.stop)
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()

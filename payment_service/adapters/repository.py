@@ -75,6 +75,21 @@ class CheckoutRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def near_expiry(
+        self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
+    ) -> Sequence[str]:
+        """Ids of unpaid sessions expiring within `lead` or expired within `grace`, not checked within `recheck`."""
+        table = checkout_sessions
+        query = (
+            select(table.c.id)
+            .where(table.c.payment_id.is_(None), table.c.amount > 0)
+            .where(table.c.expires_at.between(now - grace, now + lead))
+            .where(or_(table.c.last_checked_at.is_(None), table.c.last_checked_at <= now - recheck))
+            .order_by(table.c.expires_at)
+            .limit(limit)
+        )
+        return (await self._session.scalars(query)).all()
+
     async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
         """The session a CreateCheckout with this key made, if any."""
         query = select(CheckoutSession).where(checkout_sessions.c.idempotency_key == key)

@@ -148,6 +148,22 @@ async def test_a_relay_running_alone_delivers_the_grant(
     assert await _grants(stack) == (1, 1, 1)
 
 
+async def test_a_lost_callback_is_recovered_by_the_sweep(
+    stack: Stack, payments: Payments, entitlements: Entitlements
+) -> None:
+    await stack.stop("payment")
+    await stack.start("payment", PAYGRANT_SWEEP_INTERVAL_SECONDS="0.3", PAYGRANT_SWEEP_LEAD_SECONDS="3600")
+    await stack.sim.set_faults(callback="drop")
+    checkout = await _checkout(payments, "mönkh")
+
+    await stack.sim.pay(checkout.invoice.invoice_id)
+
+    await eventually(lambda: _owns(entitlements, "mönkh"), what="the sweep to find the payment QPay never announced")
+    assert await _grants(stack) == (1, 1, 1)
+    record = await stack.sim.invoice(checkout.invoice.invoice_id)
+    assert record["callbacks"] == [], "QPay never called back: only the sweep can have found it"
+
+
 async def test_demo_command_turns_a_checkout_into_ownership(stack: Stack) -> None:
     demo = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "paygrant.cli", "demo", env=stack.env(), stdout=PIPE, stderr=STDOUT

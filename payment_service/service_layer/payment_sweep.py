@@ -1,0 +1,79 @@
+"""The sparse sweep: asks QPay about unpaid sessions around their expiry, once in a while.
+
+A callback can be lost (QPay gave up, the listener was down). The sweep catches those payments
+without tight polling: each session near its expiry is checked at most once per `recheck`
+interval, across all replicas (the check claims the session with a conditional UPDATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from paygrant.db import utcnow
+from payment_service.domain.errors import PaymentServiceError
+from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepWindow:
+    """Which sessions a pass looks at, and how often one session may be checked."""
+
+    lead: dt.timedelta
+    grace: dt.timedelta
+    recheck: dt.timedelta
+    batch: int = 100
+
+
+class PaymentSweep:
+    """Runs `sweep_once` every `interval` seconds in the background."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, confirmation: PaymentConfirmation, window: SweepWindow, interval: float
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._confirmation = confirmation
+        self._window = window
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Starts the periodic sweep."""
+        self._task = asyncio.create_task(self._run(), name="payment-sweep")
+
+    async def stop(self) -> None:
+        """Stops it; a pass in progress is abandoned (the next one picks up)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def sweep_once(self) -> int:
+        """Checks the sessions now due; returns how many were looked at."""
+        w = self._window
+        async with self._uow_factory() as uow:
+            due = await uow.checkouts.near_expiry(utcnow(), w.lead, w.grace, w.recheck, w.batch)
+        for session_id in due:
+            try:
+                session = await self._confirmation.check(session_id)
+            except PaymentServiceError as error:  # QPay away: the next pass tries again
+                log.warning("sweep could not check session %s: %s", session_id, error)
+                continue
+            if session.payment_id is not None:
+                log.info("sweep found the lost payment of session %s", session_id)
+        return len(due)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.sweep_once()
+            except Exception:  # the database may be briefly away; the sweep must outlive it
+                log.exception("payment sweep pass failed")
