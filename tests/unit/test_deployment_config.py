@@ -35,3 +35,8 @@ def test_compose_targets_point_at_compose_services() -> None:
     assert len(hosts) >= 5, "expected database, Redis, QPay, callback and entitlement addresses"
     for host in hosts:
         assert host in services, f"{host} is not a compose service"
+
+
+def test_readme_documents_every_variable_the_settings_read() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert sorted(name for name in KNOWN if f"`{name}`" not in readme) == []
