@@ -39,6 +39,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, create_pg
     return await create_pg_database("ent")
 
 
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = await open_database(database_url)
@@ -172,22 +175,20 @@ async def test_failure_inside_the_apply_transaction_leaves_nothing(sessions: Ses
     assert (await ownership(sessions, "course", "algebra-1")).owned
 
 
+@POSTGRES_ONLY  # SQLite admits one writer at a time: the race needs PostgreSQL
 async def test_concurrent_copies_of_one_event_apply_once(
     database_url: str, sessions: Sessions, engine: AsyncEngine
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite admits one writer at a time; the race needs PostgreSQL")
     event = payment_event(EventType.COMPLETED)
     results = await asyncio.gather(*(apply(event, sessions) for _ in range(5)))
     assert sorted(results) == [False, True, True, True, True]
     assert await row_counts(engine) == {"inbox": 1, "purchases": 2, "entitlements": 2, "refund_marks": 0}
 
 
+@POSTGRES_ONLY  # SQLite admits one writer at a time: the race needs PostgreSQL
 async def test_concurrent_refund_and_new_payment_of_one_item_leave_it_owned(
     database_url: str, sessions: Sessions
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite admits one writer at a time; the race needs PostgreSQL")
     users = [f"u{n}" for n in range(10)]
     for user in users:
         first = payment_event(EventType.COMPLETED, payment_id=f"{user}-pay-1", items=ITEMS[:1], user_id=user)
