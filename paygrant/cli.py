@@ -55,6 +55,24 @@ async def _db_upgrade(service: str) -> None:
         print("entitlement database is at the newest schema")
 
 
+async def _outbox(action: str, event_ids: list[str]) -> int:
+    from payment_service.bootstrap import open_unit_of_work_factory
+    from payment_service.service_layer.outbox_admin import outbox_report, retry_dead
+
+    async with open_unit_of_work_factory(PaymentSettings().payment_database_url) as uow_factory:
+        if action == "retry":
+            revived = await retry_dead(uow_factory, event_ids or None)
+            print(f"{revived} dead outbox row(s) queued for delivery again")
+            return 0
+        report = await outbox_report(uow_factory)
+    print("  ".join(f"{status.value.lower()}: {count}" for status, count in report.counts.items()))
+    for row in report.dead:
+        print(
+            f"DEAD {row.event_id} {row.event_type} payment {row.payment_id}, {row.attempts} attempts: {row.last_error}"
+        )
+    return 1 if report.dead else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paygrant", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -65,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("relay", help="run only an outbox relay worker")
     commands.add_parser("qpay-sim", help="run the QPay v2 simulator")
     commands.add_parser("demo", help="buy a course on the running stack and watch it become owned")
+    outbox = commands.add_parser("outbox", help="the payment service's outbox, for operators")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_commands.add_parser("status", help="row counts and dead rows (exit code 1 when any row is dead)")
+    retry = outbox_commands.add_parser("retry", help="send dead rows back to the relay")
+    retry.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="only these rows (default: every dead row)")
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply the migrations a database lacks")
@@ -84,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from paygrant.demo import run_demo
 
         return asyncio.run(run_demo())
+    if args.command == "outbox":
+        return asyncio.run(_outbox(args.outbox_command, getattr(args, "event_ids", [])))
     runners = {"payment": _payment, "entitlement": _entitlement, "relay": _relay, "qpay-sim": _qpay_sim}
     if args.command in runners:
         asyncio.run(runners[args.command]())

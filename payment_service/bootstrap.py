@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -34,13 +35,23 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
-async def migrate(database_url: str) -> None:
-    """Brings the payment database to the newest schema (`paygrant db upgrade`)."""
+@contextlib.asynccontextmanager
+async def open_unit_of_work_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work over a migrated payment database, for one-off tools such as the CLI."""
+    orm.start_mappers()
     engine = create_engine(database_url)
     try:
         await upgrade_to_head(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        yield lambda: UnitOfWork(sessions)
     finally:
         await engine.dispose()
+
+
+async def migrate(database_url: str) -> None:
+    """Brings the payment database to the newest schema (`paygrant db upgrade`)."""
+    async with open_unit_of_work_factory(database_url):
+        pass  # opening it migrates
 
 
 class PaymentApp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import OutboxMessage, checkout_sessions, outbox, payments, products
@@ -146,3 +146,25 @@ class OutboxRepository:
             .with_for_update(skip_locked=True)
         )
         return (await self._session.scalars(query)).one_or_none()
+
+    async def count_by_status(self) -> dict[OutboxStatus, int]:
+        """How many rows are pending, sent and dead."""
+        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        return {OutboxStatus(status): count for status, count in (await self._session.execute(query)).all()}
+
+    async def dead(self, limit: int) -> Sequence[OutboxMessage]:
+        """The oldest rows that stopped being retried, for an operator to look at."""
+        query = select(OutboxMessage).where(outbox.c.status == OutboxStatus.DEAD).order_by(outbox.c.id).limit(limit)
+        return (await self._session.scalars(query)).all()
+
+    async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
+        """Puts dead rows (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""
+        statement = update(outbox).where(outbox.c.status == OutboxStatus.DEAD)
+        if event_ids is not None:
+            statement = statement.where(outbox.c.event_id.in_(event_ids))
+        result = await self._session.execute(
+            statement.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now).execution_options(
+                synchronize_session=False
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -17,7 +17,8 @@ from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.bootstrap import MIGRATIONS
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import EventType, PaidItem, PaymentEvent
-from payment_service.domain.outbox import RetryPolicy
+from payment_service.domain.outbox import OutboxStatus, RetryPolicy
+from payment_service.service_layer.outbox_admin import outbox_report, retry_dead
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import CreateDatabase
@@ -210,3 +211,30 @@ async def test_an_undecodable_row_goes_dead_and_does_not_block_the_rows_behind_i
     assert delivered == [healthy]
     statuses = {row.event_id: (row.status, row.attempts) for row in await _rows(relay_uow_factory)}
     assert statuses == {poisoned: ("DEAD", 1), healthy: ("SENT", 1)}
+
+
+async def test_an_operator_sees_dead_rows_and_sends_them_back_to_the_relay(
+    relay_uow_factory: UnitOfWorkFactory,
+) -> None:
+    [dead_event, _] = await _enqueue(relay_uow_factory, 2)
+
+    async def refuses_the_first(event: PaymentEvent) -> None:
+        if event.event_id == dead_event:
+            raise DeliveryFailed("FAILED_PRECONDITION: payment of another user", permanent=True)
+
+    await OutboxRelay(relay_uow_factory, refuses_the_first, FAST_RETRY, poll_seconds=1).deliver_due()
+    report = await outbox_report(relay_uow_factory)
+    assert report.counts == {OutboxStatus.PENDING: 0, OutboxStatus.SENT: 1, OutboxStatus.DEAD: 1}
+    assert [(row.event_id, row.attempts) for row in report.dead] == [(dead_event, 1)]
+    assert "another user" in (report.dead[0].last_error or "")
+
+    assert await retry_dead(relay_uow_factory, ["no-such-event"]) == 0
+    assert await retry_dead(relay_uow_factory) == 1
+    delivered: list[str] = []
+
+    async def accepts(event: PaymentEvent) -> None:
+        delivered.append(event.event_id)
+
+    await OutboxRelay(relay_uow_factory, accepts, FAST_RETRY, poll_seconds=1).deliver_due()
+    assert delivered == [dead_event]
+    assert (await outbox_report(relay_uow_factory)).counts[OutboxStatus.SENT] == 2

@@ -1,0 +1,48 @@
+"""What an operator does with the outbox: see how it stands, and retry dead rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from paygrant.db import utcnow
+from payment_service.domain.outbox import OutboxStatus
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class DeadRow:
+    """A row the relay gave up on."""
+
+    event_id: str
+    event_type: str
+    payment_id: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxReport:
+    """Row counts by status and the oldest dead rows."""
+
+    counts: dict[OutboxStatus, int]
+    dead: list[DeadRow]
+
+
+async def outbox_report(uow_factory: UnitOfWorkFactory, dead_limit: int = 50) -> OutboxReport:
+    """How the outbox stands now."""
+    async with uow_factory() as uow:
+        counts = await uow.outbox.count_by_status()
+        dead = [
+            DeadRow(row.event_id, row.event_type, row.payment_id, row.attempts, row.last_error)
+            for row in await uow.outbox.dead(dead_limit)
+        ]
+    return OutboxReport({status: counts.get(status, 0) for status in OutboxStatus}, dead)
+
+
+async def retry_dead(uow_factory: UnitOfWorkFactory, event_ids: Sequence[str] | None = None) -> int:
+    """Sends dead rows (all, or those named) back to the relay with a fresh attempt budget."""
+    async with uow_factory() as uow:
+        revived = await uow.outbox.revive_dead(event_ids, utcnow())
+        await uow.commit()
+    return revived
