@@ -25,6 +25,7 @@ handles_errors = translate_errors(
     {
         errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
         errors.NotFound: grpc.StatusCode.NOT_FOUND,
+        errors.AlreadyRecorded: grpc.StatusCode.ABORTED,  # a concurrent write won; retrying succeeds
         errors.Conflict: grpc.StatusCode.ALREADY_EXISTS,
         errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
         errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
