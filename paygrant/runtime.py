@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Protocol
@@ -37,3 +38,26 @@ async def run_until_signalled(*components: Component) -> None:
     finally:
         for component in reversed(started):
             await component.stop()
+
+
+class BackgroundService:
+    """A long-running `run()` as a component: start() launches it as a task, stop() cancels it."""
+
+    name = "background-service"
+    _task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """The loop; runs until cancelled."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Launches run() in the background."""
+        self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancels run() and waits for it to end; safe to call more than once."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

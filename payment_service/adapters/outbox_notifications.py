@@ -15,33 +15,25 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from paygrant.runtime import BackgroundService
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "paygrant_outbox"
 
 
-class OutboxNotifications:
+class OutboxNotifications(BackgroundService):
     """Listens on the outbox channel and calls `on_notify` for each notification."""
+
+    name = "outbox-notifications"
 
     def __init__(self, database_url: str, on_notify: Callable[[], None], reconnect_seconds: float = 2.0) -> None:
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._on_notify = on_notify
         self._reconnect_seconds = reconnect_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Starts listening in the background (reconnecting when the connection drops)."""
-        self._task = asyncio.create_task(self._listen(), name="outbox-notifications")
-
-    async def stop(self) -> None:
-        """Stops listening."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _listen(self) -> None:
+    async def run(self) -> None:
+        """Listens, reconnecting when the connection drops, forever."""
         while True:
             try:
                 connection = await asyncpg.connect(self._dsn)

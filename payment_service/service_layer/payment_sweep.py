@@ -8,12 +8,12 @@ interval, across all replicas (the check claims the session with a conditional U
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
+from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import PaymentServiceError
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -31,8 +31,10 @@ class SweepWindow:
     batch: int = 100
 
 
-class PaymentSweep:
+class PaymentSweep(BackgroundService):
     """Runs `sweep_once` every `interval` seconds in the background."""
+
+    name = "payment-sweep"
 
     def __init__(
         self, uow_factory: UnitOfWorkFactory, confirmation: PaymentConfirmation, window: SweepWindow, interval: float
@@ -41,19 +43,6 @@ class PaymentSweep:
         self._confirmation = confirmation
         self._window = window
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Starts the periodic sweep."""
-        self._task = asyncio.create_task(self._run(), name="payment-sweep")
-
-    async def stop(self) -> None:
-        """Stops it; a pass in progress is abandoned (the next one picks up)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def sweep_once(self) -> int:
         """Checks the sessions now due; returns how many were looked at."""
@@ -70,7 +59,8 @@ class PaymentSweep:
                 log.info("sweep found the lost payment of session %s", session_id)
         return len(due)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """A pass every `interval` seconds, forever."""
         while True:
             await asyncio.sleep(self._interval)
             try:

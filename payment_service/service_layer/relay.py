@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from paygrant.db import utcnow
+from paygrant.runtime import BackgroundService
 from payment_service.adapters.orm import OutboxMessage
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[PaymentEvent], Awaitable[None]]
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundService):
     """Delivers due outbox rows; woken by wake() after a commit, else polls."""
+
+    name = "outbox-relay"
 
     def __init__(
         self, uow_factory: UnitOfWorkFactory, deliver: Deliver, policy: RetryPolicy, poll_seconds: float
@@ -35,23 +38,10 @@ class OutboxRelay:
         self._policy = policy
         self._poll_seconds = poll_seconds
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Asks the loop to look for rows now rather than at its next poll."""
         self._wakeup.set()
-
-    async def start(self) -> None:
-        """Starts the delivery loop in the background."""
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        """Stops the loop; a row being delivered stays pending and is delivered again later."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def deliver_due(self) -> int:
         """Delivers rows until none is due; returns how many rows were attempted."""
@@ -60,7 +50,8 @@ class OutboxRelay:
             attempted += 1
         return attempted
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Delivers whatever is due, then waits for a wake-up or the poll interval; forever."""
         while True:
             try:
                 await self.deliver_due()
