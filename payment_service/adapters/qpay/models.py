@@ -90,18 +90,6 @@ class InvoiceRequest:
         if not self.callback_url:
             raise InvalidRequest("callback_url", "is required")
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InvoiceRequest:
-        """Read a request body in QPay's field names."""
-        return cls(
-            invoice_code=_text(data, "invoice_code"),
-            sender_invoice_no=_text(data, "sender_invoice_no"),
-            invoice_receiver_code=_text(data, "invoice_receiver_code"),
-            invoice_description=_text(data, "invoice_description"),
-            amount=parse_amount(data.get("amount")),
-            callback_url=_text(data, "callback_url"),
-        )
-
     def to_json(self) -> dict[str, Any]:
         """The body for `POST /invoice`; the amount is a JSON number, as QPay documents."""
         return {
