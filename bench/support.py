@@ -58,7 +58,7 @@ async def entitlement_process(database_url: str, redis_url: str | None = None) -
     if redis_url:
         env["PAYGRANT_REDIS_URL"] = redis_url
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "paygrant.cli", "--log-level", "WARNING", "entitlement"), env=env
+        *(sys.executable, "-m", "paygrant_cli", "--log-level", "WARNING", "entitlement"), env=env
     )
     target = f"127.0.0.1:{port}"
     try:

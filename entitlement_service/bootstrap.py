@@ -18,7 +18,7 @@ from paygrant.db import create_engine, ping, session_factory, upgrade_to_head
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_server import GrpcServer
 from paygrant.runtime import configure_logging, run_until_signalled
-from paygrant.settings import EntitlementSettings
+from entitlement_service.settings import EntitlementSettings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SERVICE_NAME: str = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name

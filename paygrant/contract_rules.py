@@ -7,6 +7,7 @@ item the payment service accepts is never refused by the entitlement service.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_ID_LENGTH = 128
@@ -28,3 +29,25 @@ def id_problem(value: str) -> str | None:
     if value.strip() != value:
         return "must not start or end with whitespace"
     return None
+
+
+class FieldError(Protocol):
+    """A service's own "this field is invalid" exception class."""
+
+    def __call__(self, field: str, message: str) -> Exception: ...
+
+
+def require_kind(kind: str, field: str, invalid: FieldError) -> str:
+    """`kind` when it is a valid item kind; else raises `invalid` naming `field`."""
+    problem = kind_problem(kind)
+    if problem:
+        raise invalid(field, problem)
+    return kind
+
+
+def require_id(value: str, field: str, invalid: FieldError) -> str:
+    """`value` when it is a valid caller-chosen id; else raises `invalid` naming `field`."""
+    problem = id_problem(value)
+    if problem:
+        raise invalid(field, problem)
+    return value

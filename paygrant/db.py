@@ -1,17 +1,39 @@
-"""Database plumbing both services share: engines, UTC timestamps and Alembic upgrades."""
+"""Database plumbing both services share: opening a migrated database, UTC timestamps, and
+the one translation of driver errors (a unique violation is recognised by its constraint's name).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import (
+    Constraint,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.types import TypeDecorator
+
+# One naming rule for constraints in both services, so a violation names a constraint the code knows.
+NAMING_CONVENTION = {
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 def utcnow() -> dt.datetime:
@@ -99,3 +121,81 @@ async def upgrade_to_head(engine: AsyncEngine, migrations_dir: Path) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A service's tables: their metadata, the Alembic history that builds them, and the ORM mapping."""
+
+    metadata: MetaData
+    migrations: Path
+    map_models: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Database:
+    """An open, migrated database: its engine and the sessions units of work run in."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@contextlib.asynccontextmanager
+async def open_database(url: str, schema: Schema, *, migrate: bool = True) -> AsyncIterator[Database]:
+    """The one way to open a service's database: map the models, migrate, make sessions; disposed on exit."""
+    schema.map_models()
+    engine = create_engine(url)
+    try:
+        if migrate:
+            await upgrade_to_head(engine, schema.migrations)
+        yield Database(engine, session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def violated_constraint(error: IntegrityError, metadata: MetaData) -> str | None:
+    """The name of the unique or primary-key constraint `error` violated, or None for any other violation.
+
+    PostgreSQL names the constraint; SQLite names only its columns, which are looked up in `metadata`.
+    """
+    cause = error.orig
+    if getattr(cause, "sqlstate", None) == "23505":
+        name = getattr(cause.__cause__, "constraint_name", None)
+        return name if isinstance(name, str) else None
+    if getattr(cause, "sqlite_errorname", None) not in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return None
+    # "UNIQUE constraint failed: table.a, table.b"
+    columns = str(cause).partition(":")[2].split(",")
+    reported = [tuple(column.strip().split(".", 1)) for column in columns]
+    for table in metadata.tables.values():
+        for constraint in table.constraints:
+            if _is_unique(constraint) and [(table.name, column.name) for column in constraint.columns] == reported:
+                return str(constraint.name)
+    return None
+
+
+def _is_unique(constraint: Constraint) -> TypeGuard[ColumnCollectionConstraint]:
+    return isinstance(constraint, (UniqueConstraint, PrimaryKeyConstraint)) and bool(constraint.name)
+
+
+@contextlib.contextmanager
+def unique_violations(metadata: MetaData, errors: Mapping[str, Callable[[], Exception]]) -> Iterator[None]:
+    """Turns a unique violation of a constraint named in `errors` into the error it maps to.
+
+    Every other database error passes through unchanged: a NOT NULL or foreign-key violation is a
+    bug to be seen, never mistaken for "somebody recorded this first".
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        make_error = errors.get(violated_constraint(error, metadata) or "")
+        if make_error is None:
+            raise
+        raise make_error() from error
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` means the database could not be reached or dropped the connection (retryable)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))

@@ -1,8 +1,13 @@
-"""Turns a service's own exceptions into gRPC statuses with rich error details."""
+"""Turns a service's own exceptions into gRPC statuses with rich error details.
+
+What a service does not map is still answered, never as UNKNOWN: a database that cannot be
+reached is UNAVAILABLE (retryable); anything else is INTERNAL, with its traceback in the log.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -10,6 +15,10 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from paygrant.db import is_unavailable
+
+log = logging.getLogger(__name__)
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
@@ -50,6 +59,12 @@ def translate_errors(mapping: Mapping[type[Exception], grpc.StatusCode]) -> Call
             except tuple(mapping) as error:
                 code = next(code for cls, code in mapping.items() if isinstance(error, cls))
                 await abort(context, code, str(error), getattr(error, "field", None))
+            except Exception as error:
+                if is_unavailable(error):
+                    log.warning("%s: database unavailable: %s", handler.__name__, error)
+                    await abort(context, grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry")
+                log.exception("%s failed unexpectedly", handler.__name__)
+                await abort(context, grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 
         return wrapper  # type: ignore[return-value]
 

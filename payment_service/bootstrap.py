@@ -15,7 +15,7 @@ from paygrant.db import create_engine, is_sqlite, ping, session_factory, upgrade
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.runtime import Component
-from paygrant.settings import PaymentSettings
+from payment_service.settings import PaymentSettings
 from payment_service.adapters import orm
 from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.adapters.outbox_notifications import OutboxNotifications

@@ -1,25 +1,38 @@
-"""Real PostgreSQL and Redis for the suite.
+"""Real PostgreSQL and Redis for the suite, and fresh migrated databases copied from templates.
 
 The servers this machine runs (127.0.0.1:5432 and :6379) are used when they answer;
 otherwise pytest-postgresql and pytest-redis start private ones from their binaries.
 Every run makes its own databases and its own Redis key prefix, so nothing an earlier
 run left behind is read.
+
+Migrating a database costs more than most tests, so each service's schema is migrated once
+per run into a template (a PostgreSQL template database, an SQLite file) and every test gets
+a copy: `CREATE DATABASE … TEMPLATE …`, or a file copy.
 """
 
 from __future__ import annotations
 
 import itertools
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from pytest_postgresql import factories as pg_factories
 from pytest_redis import factories as redis_factories
 
+from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
+from paygrant.db import Schema, open_database
+from payment_service.adapters.orm import SCHEMA as PAYMENT_SCHEMA
+
 RUN_ID = uuid.uuid4().hex[:10]
+SCHEMAS: dict[str, Schema] = {"payment": PAYMENT_SCHEMA, "entitlement": ENTITLEMENT_SCHEMA}
+Service = Literal["payment", "entitlement"]
 
 
 def _listening(host: str, port: int) -> bool:
@@ -44,6 +57,9 @@ else:
 
 
 CreateDatabase = Callable[[str], Awaitable[str]]
+NewDatabase = Callable[[Service], Awaitable[str]]
+
+_database_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -53,31 +69,86 @@ def pg_admin_dsn(pg_server: Any) -> str:
     return f"postgresql://{pg_server.user}{password}@{pg_server.host}:{pg_server.port}/postgres"
 
 
-_database_numbers = itertools.count()
+def _asyncpg_url(admin_dsn: str, name: str) -> str:
+    return admin_dsn.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _admin(admin_dsn: str, *statements: str) -> None:
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pg_templates(pg_admin_dsn: str) -> AsyncIterator[dict[str, str]]:
+    """One migrated PostgreSQL template database per service, made once per run."""
+    names = {service: f"paygrant_{RUN_ID}_template_{service}" for service in SCHEMAS}
+    try:
+        for service, name in names.items():
+            await _admin(pg_admin_dsn, f'CREATE DATABASE "{name}"')
+            async with open_database(_asyncpg_url(pg_admin_dsn, name), SCHEMAS[service]):
+                pass  # opening migrates; disposing leaves no connection, as TEMPLATE requires
+        yield names
+    finally:
+        await _admin(pg_admin_dsn, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names.values()))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One migrated SQLite file per service, made once per run."""
+    folder = tmp_path_factory.mktemp("sqlite-templates")
+    files = {service: folder / f"{service}.db" for service in SCHEMAS}
+    for service, path in files.items():
+        async with open_database(f"sqlite+aiosqlite:///{path}", SCHEMAS[service]):
+            pass
+    return files
 
 
 @pytest.fixture
 async def create_pg_database(pg_admin_dsn: str) -> AsyncIterator[CreateDatabase]:
-    """Makes fresh, empty PostgreSQL databases; returns their SQLAlchemy asyncpg URLs."""
+    """Makes fresh, empty PostgreSQL databases (for tests of migrations); returns asyncpg URLs."""
     made: list[str] = []
 
-    async def create(label: str) -> str:
+    async def create(label: str, template: str | None = None) -> str:
         name = f"paygrant_{RUN_ID}_{next(_database_numbers)}_{label}"
-        admin = await asyncpg.connect(pg_admin_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        await _admin(pg_admin_dsn, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         made.append(name)
-        return pg_admin_dsn.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
+        return _asyncpg_url(pg_admin_dsn, name)
 
     yield create
-    admin = await asyncpg.connect(pg_admin_dsn)
-    try:
-        for name in made:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin(pg_admin_dsn, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in made))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind a test runs on: every database test runs on both unless marked POSTGRES_ONLY."""
+    return str(request.param)
+
+
+POSTGRES_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+async def new_database(
+    backend: str,
+    create_pg_database: Callable[..., Awaitable[str]],
+    pg_templates: dict[str, str],
+    sqlite_templates: dict[str, Path],
+    tmp_path: Path,
+) -> NewDatabase:
+    """Makes fresh, migrated databases of a service on the test's backend; returns their URLs."""
+
+    async def new(service: Service) -> str:
+        if backend == "postgresql":
+            return await create_pg_database(service, pg_templates[service])
+        copy = tmp_path / f"{service}-{next(_database_numbers)}.db"
+        shutil.copyfile(sqlite_templates[service], copy)
+        return f"sqlite+aiosqlite:///{copy}"
+
+    return new
 
 
 @pytest.fixture
@@ -92,9 +163,9 @@ def redis_prefix() -> Iterator[str]:
     yield f"paygrant-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound but not listening, so nothing else can take it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        yield sock.getsockname()[1]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from paygrant.db import UTCDateTime
+from paygrant.db import Schema, UTCDateTime
 
 # Fixed constraint names, so the hand-written migrations and the models agree on every dialect.
 NAMING_CONVENTION = {
@@ -85,3 +86,4 @@ class RefundMark(Base):
 
 
 metadata = Base.metadata
+SCHEMA = Schema(metadata, Path(__file__).resolve().parent.parent / "migrations")

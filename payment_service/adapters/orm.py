@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import registry, relationship
 
-from paygrant.db import UTCDateTime
+from paygrant.db import Schema, UTCDateTime
 from payment_service.domain.catalog import Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
 from payment_service.domain.outbox import OutboxStatus
@@ -173,3 +174,6 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(Payment, payments)
     mapper_registry.map_imperatively(OutboxMessage, outbox)
     _mapped = True
+
+
+SCHEMA = Schema(metadata, Path(__file__).resolve().parent.parent / "migrations", start_mappers)

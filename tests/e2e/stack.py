@@ -80,7 +80,7 @@ class Stack:
         """Starts `paygrant <name>` (environment plus `overrides`) and waits until it is ready."""
         with (self.log_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "paygrant.cli", name),
+                *(sys.executable, "-m", "paygrant_cli", name),
                 env={**self.env(), **overrides},
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,

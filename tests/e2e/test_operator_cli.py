@@ -15,7 +15,7 @@ from tests.conftest import CreateDatabase
 
 async def _paygrant(database_url: str, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "paygrant.cli", "--log-level", "WARNING", *args),
+        *(sys.executable, "-m", "paygrant_cli", "--log-level", "WARNING", *args),
         env={**os.environ, "PAYGRANT_PAYMENT_DATABASE_URL": database_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

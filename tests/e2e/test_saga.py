@@ -166,7 +166,7 @@ async def test_a_lost_callback_is_recovered_by_the_sweep(
 
 async def test_demo_command_turns_a_checkout_into_ownership(stack: Stack) -> None:
     demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paygrant.cli", "demo", env=stack.env(), stdout=PIPE, stderr=STDOUT
+        sys.executable, "-m", "paygrant_cli", "demo", env=stack.env(), stdout=PIPE, stderr=STDOUT
     )
     output = (await asyncio.wait_for(demo.communicate(), 60))[0].decode()
     assert demo.returncode == 0, output

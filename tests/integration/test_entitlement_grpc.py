@@ -20,7 +20,7 @@ from entitlement_service.bootstrap import SERVICE_NAME, EntitlementApp
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
-from paygrant.settings import EntitlementSettings
+from entitlement_service.settings import EntitlementSettings
 from tests.conftest import CreateDatabase
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)

@@ -23,7 +23,8 @@ from paygrant.payment.v1 import payment_pb2 as pb
 from paygrant.payment.v1.payment_pb2_grpc import PaymentServiceStub
 from paygrant.qpay_sim.app import RunningSimulator, start_simulator
 from paygrant.qpay_sim.control_client import SimulatorControl
-from paygrant.settings import EntitlementSettings, PaymentSettings
+from entitlement_service.settings import EntitlementSettings
+from payment_service.settings import PaymentSettings
 from payment_service.bootstrap import SERVICE_NAME, PaymentApp
 from tests.conftest import CreateDatabase, free_port
 from tests.e2e.stack import eventually

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from paygrant.codegen import ROOT
-from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
+from entitlement_service.settings import EntitlementSettings
+from paygrant.qpay_sim.settings import SimulatorSettings
+from payment_service.settings import PaymentSettings
 
 COMPOSE = (ROOT / "docker-compose.yml").read_text()
 KNOWN = {

@@ -11,7 +11,9 @@ import time
 from types import FrameType
 
 from paygrant.db import is_sqlite
-from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
+from entitlement_service.settings import EntitlementSettings
+from paygrant.qpay_sim.settings import SimulatorSettings
+from payment_service.settings import PaymentSettings
 
 # Started in this order: the payment service needs QPay and the entitlement service.
 CHILDREN = ("qpay-sim", "entitlement", "payment")
@@ -66,7 +68,7 @@ def run_stack() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         for name in CHILDREN:
-            children.append(subprocess.Popen([sys.executable, "-m", "paygrant.cli", name], env=os.environ.copy()))
+            children.append(subprocess.Popen([sys.executable, "-m", "paygrant_cli", name], env=os.environ.copy()))
             for host, port, label in listens[name]:
                 if not _wait_for_port(host, port, 60):
                     print(f"paygrant up: {name} did not start listening on {host}:{port}", file=sys.stderr)

@@ -11,7 +11,8 @@ from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.qpay_sim.control_client import SimulatorControl
-from paygrant.settings import EntitlementSettings, PaymentSettings
+from entitlement_service.settings import EntitlementSettings
+from payment_service.settings import PaymentSettings
 
 
 async def run_demo(wait_seconds: float = 15.0) -> int:

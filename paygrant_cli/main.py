@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from paygrant.runtime import configure_logging, run_until_signalled
-from paygrant.settings import EntitlementSettings, PaymentSettings, SimulatorSettings
+from entitlement_service.settings import EntitlementSettings
+from paygrant.qpay_sim.settings import SimulatorSettings
+from payment_service.settings import PaymentSettings
 
 
 async def _payment() -> None:
@@ -100,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level)
     if args.command == "up":
-        from paygrant.stack import run_stack
+        from paygrant_cli.stack import run_stack
 
         return run_stack()
     if args.command == "demo":
-        from paygrant.demo import run_demo
+        from paygrant_cli.demo import run_demo
 
         return asyncio.run(run_demo())
     if args.command == "outbox":

@@ -1,4 +1,4 @@
-"""Typed settings, read once from PAYGRANT_* environment variables at each entrypoint."""
+"""The payment service's settings, read once from PAYGRANT_* variables at its entrypoint."""
 
 from __future__ import annotations
 
@@ -42,29 +42,3 @@ class PaymentSettings(BaseSettings):
     relay_backoff_base_seconds: float = Field(default=0.5, gt=0)
     relay_backoff_max_seconds: float = Field(default=300.0, gt=0)
     relay_call_timeout_seconds: float = Field(default=5.0, gt=0)
-
-
-class EntitlementSettings(BaseSettings):
-    """Everything the entitlement service needs."""
-
-    model_config = _ENV
-
-    entitlement_database_url: str = "sqlite+aiosqlite:///var/entitlement.db"
-    entitlement_grpc_host: str = "127.0.0.1"
-    entitlement_grpc_port: int = 50052
-    # Ownership cache; checks go to the database when unset.
-    redis_url: str | None = None
-    redis_key_prefix: str = "paygrant"
-    ownership_cache_ttl_seconds: int = Field(default=300, gt=0)
-
-
-class SimulatorSettings(BaseSettings):
-    """The QPay simulator's listener and credentials."""
-
-    model_config = _ENV
-
-    qpay_sim_host: str = "127.0.0.1"
-    qpay_sim_port: int = 8090
-    qpay_client_id: str = "TEST_MERCHANT"
-    qpay_client_secret: SecretStr = SecretStr("123456")
-    qpay_invoice_code: str = "TEST_INVOICE"

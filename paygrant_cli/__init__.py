@@ -1,0 +1,1 @@
+"""The `paygrant` command: composes the services, the relay, the simulator and operator tools."""
