@@ -2,97 +2,74 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
+import contextlib
 import logging
-from pathlib import Path
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entitlement_service.adapters.cache_protocol import NoOwnershipCache, OwnershipCache
-from entitlement_service.adapters.ownership_cache import RedisOwnershipCache
+from entitlement_service.adapters.orm import SCHEMA
+from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
 from entitlement_service.entrypoints.grpc_servicer import EntitlementServicer
+from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
-from paygrant.db import create_engine, ping, session_factory, upgrade_to_head
+from entitlement_service.settings import EntitlementSettings
+from paygrant.db import open_database, ping
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_server import GrpcServer
-from paygrant.runtime import configure_logging, run_until_signalled
-from entitlement_service.settings import EntitlementSettings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SERVICE_NAME: str = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
 
 log = logging.getLogger(__name__)
 
 
-async def open_database(url: str) -> AsyncEngine:
-    """An engine on the service's database, migrated to the latest schema."""
-    engine = create_engine(url)
-    try:
-        await upgrade_to_head(engine, MIGRATIONS_DIR)
-    except BaseException:
-        await engine.dispose()
-        raise
-    return engine
-
-
 class EntitlementApp:
-    """The entitlement service as one component: nothing is opened until start()."""
+    """The entitlement service in one process; start() does all the I/O, stop() undoes it.
+
+    Each part that starts registers its own shutdown, so stop() (or a failed start) undoes
+    exactly what was started, newest first: serving stops before Redis and the database close.
+    """
 
     def __init__(self, settings: EntitlementSettings) -> None:
-        self._settings = settings
-        self._engine: AsyncEngine | None = None
-        self._redis: Redis | None = None
-        self._server: GrpcServer | None = None
-        self.port = 0
+        self.settings = settings
+        self._started = contextlib.AsyncExitStack()
+        self.grpc_port = 0
+        self.listening: dict[str, str] = {}
 
-    async def start(self) -> int:
-        """Migrates the database, connects Redis when configured, serves gRPC; returns the bound port."""
-        settings = self._settings
+    async def start(self) -> None:
+        """Migrates the database, connects Redis when configured, serves gRPC; undoes it all if a step fails."""
         try:
-            engine = self._engine = await open_database(settings.entitlement_database_url)
-            servicer = EntitlementServicer(functools.partial(UnitOfWork, session_factory(engine)), await self._cache())
-            self._server = GrpcServer(
-                host=settings.entitlement_grpc_host,
-                port=settings.entitlement_grpc_port,
-                service_names=[SERVICE_NAME],
-                register=functools.partial(entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server, servicer),
-                is_ready=functools.partial(ping, engine),
-            )
-            self.port = await self._server.start()
+            await self._start()
         except BaseException:
             await self.stop()
             raise
-        log.info("entitlement service listening on %s:%d", settings.entitlement_grpc_host, self.port)
-        return self.port
 
     async def stop(self) -> None:
         """Drains running calls, then closes Redis and the database; safe to call more than once."""
-        server, redis, engine = self._server, self._redis, self._engine
-        self._server = self._redis = self._engine = None
-        if server is not None:
-            await server.stop()
-        if redis is not None:
-            await redis.aclose()
-        if engine is not None:
-            await engine.dispose()
+        await self._started.aclose()
 
-    async def _cache(self) -> OwnershipCache:
-        settings = self._settings
-        if settings.redis_url is None:
+    async def _start(self) -> None:
+        s = self.settings
+        database = await self._started.enter_async_context(open_database(s.entitlement_database_url, SCHEMA))
+        servicer = EntitlementServicer(lambda: UnitOfWork(database.sessions), await self._ownership_cache())
+        server = GrpcServer(
+            host=s.entitlement_grpc_host,
+            port=s.entitlement_grpc_port,
+            service_names=[SERVICE_NAME],
+            register=lambda grpc_server: entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
+                servicer, grpc_server
+            ),
+            is_ready=lambda: ping(database.engine),
+        )
+        self._started.push_async_callback(server.stop)
+        self.grpc_port = await server.start()
+        self.listening = {"EntitlementService gRPC": f"{s.entitlement_grpc_host}:{self.grpc_port}"}
+        log.info("entitlement service: gRPC on %s:%d", s.entitlement_grpc_host, self.grpc_port)
+
+    async def _ownership_cache(self) -> OwnershipCache:
+        s = self.settings
+        if s.redis_url is None:
             return NoOwnershipCache()
-        self._redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        await self._redis.ping()  # a wrong URL should stop the start, not surface on the first refund
-        return RedisOwnershipCache(self._redis, settings.redis_key_prefix, settings.ownership_cache_ttl_seconds)
-
-
-async def run(settings: EntitlementSettings) -> None:
-    """Runs the entitlement service until SIGTERM or SIGINT."""
-    await run_until_signalled(EntitlementApp(settings))
-
-
-def main() -> None:
-    """Entry point of a process that runs only the entitlement service, configured from the environment."""
-    configure_logging()
-    asyncio.run(run(EntitlementSettings()))
+        redis = Redis.from_url(s.redis_url, decode_responses=True)
+        self._started.push_async_callback(redis.aclose)
+        await redis.ping()  # a wrong URL should stop the start, not surface on the first refund
+        return RedisOwnershipCache(redis, s.redis_key_prefix, s.ownership_cache_ttl_seconds)

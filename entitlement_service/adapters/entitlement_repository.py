@@ -1,64 +1,77 @@
-"""Entitlements: written when purchases change, read by ownership checks and listings."""
+"""Entitlements, a projection of active purchases: written when purchases change, read by checks and listings."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import CursorResult, Row, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlement_service.adapters.orm import EntitlementRow
-from entitlement_service.adapters.repository import flush
-from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership
-from entitlement_service.domain.events import OwnershipQuery
-from entitlement_service.domain.purchase import Item, Source
-from entitlement_service.errors import ConcurrentChange
+from entitlement_service.adapters.orm import entitlements, metadata
+from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
+from entitlement_service.domain.errors import ConcurrentChange
+from entitlement_service.domain.purchase import ItemRef
+from paygrant.db import unique_violations
+
+_c = entitlements.c
 
 
-class EntitlementRepository:
+class SqlEntitlementRepository:
     """Who owns what now; every method works in the one session given."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def put(self, user_id: str, item: Item, entitlement: Entitlement | None) -> None:
+    async def put(self, user_id: str, item: ItemRef, entitlement: Entitlement | None) -> None:
         """Stores the user's entitlement to the item; None removes it."""
-        row = await self._session.get(EntitlementRow, (user_id, item.kind, item.id))
+        key = (_c.user_id == user_id) & (_c.item_kind == item.kind) & (_c.item_id == item.id)
         if entitlement is None:
-            if row is not None:
-                await self._session.delete(row)
-        else:
-            if row is None:
-                row = EntitlementRow(user_id=user_id, item_kind=item.kind, item_id=item.id)
-                self._session.add(row)
-            row.purchase_id, row.purchased_at = entitlement.purchase_id, entitlement.purchased_at
-            row.source, row.payment_id = entitlement.source.value, entitlement.payment_id
-        await flush(self._session, ConcurrentChange(f"ownership of {item} changed concurrently"))
+            await self._session.execute(delete(entitlements).where(key))
+            return
+        values = {
+            "purchase_id": entitlement.purchase_id,
+            "purchased_at": entitlement.purchased_at,
+            "source": entitlement.source,
+            "payment_id": entitlement.payment_id,
+        }
+        updated = cast("CursorResult[Any]", await self._session.execute(update(entitlements).where(key).values(values)))
+        if updated.rowcount:
+            return
+        granted_first = {"pk_entitlements": lambda: ConcurrentChange(f"ownership of {item} changed concurrently")}
+        with unique_violations(metadata, granted_first):
+            await self._session.execute(
+                insert(entitlements).values(user_id=user_id, item_kind=item.kind, item_id=item.id, **values)
+            )
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, in one round trip."""
         keys = {(q.user_id, q.item.kind, q.item.id) for q in queries}
-        key_columns = tuple_(EntitlementRow.user_id, EntitlementRow.item_kind, EntitlementRow.item_id)
-        rows = await self._session.scalars(select(EntitlementRow).where(key_columns.in_(keys)))
-        found = {OwnershipQuery(r.user_id, Item(r.item_kind, r.item_id)): to_entitlement(r).ownership for r in rows}
+        rows = await self._session.execute(
+            select(entitlements).where(tuple_(_c.user_id, _c.item_kind, _c.item_id).in_(keys))
+        )
+        found = {OwnershipQuery(row.user_id, _item(row)): _entitlement(row).ownership for row in rows}
         return {q: found.get(q, NOT_OWNED) for q in queries}
 
     async def of_user(self, user_id: str, kind: str | None = None) -> list[Entitlement]:
         """Everything the user owns now (of one kind, when given), ordered by kind then item id."""
-        query = select(EntitlementRow).where(EntitlementRow.user_id == user_id)
+        query = select(entitlements).where(_c.user_id == user_id)
         if kind is not None:
-            query = query.where(EntitlementRow.item_kind == kind)
-        rows = await self._session.scalars(query.order_by(EntitlementRow.item_kind, EntitlementRow.item_id))
-        return [to_entitlement(row) for row in rows]
+            query = query.where(_c.item_kind == kind)
+        rows = await self._session.execute(query.order_by(_c.item_kind, _c.item_id))
+        return [_entitlement(row) for row in rows]
 
 
-def to_entitlement(row: EntitlementRow) -> Entitlement:
-    """The domain entitlement a row stores."""
+def _item(row: Row[Any]) -> ItemRef:
+    return ItemRef(row.item_kind, row.item_id)
+
+
+def _entitlement(row: Row[Any]) -> Entitlement:
     return Entitlement(
         user_id=row.user_id,
-        item=Item(row.item_kind, row.item_id),
+        item=_item(row),
         purchase_id=row.purchase_id,
         purchased_at=row.purchased_at,
-        source=Source(row.source),
+        source=row.source,
         payment_id=row.payment_id,
     )

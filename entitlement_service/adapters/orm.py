@@ -1,89 +1,90 @@
-"""The entitlement service's tables; migrations/versions must create exactly these."""
+"""The entitlement service's tables, and the mapping of purchases onto them; migrations/versions build exactly these."""
 
 from __future__ import annotations
 
-import datetime as dt
+import enum
 from pathlib import Path
-from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, Column, Enum, ForeignKey, Index, MetaData, String, Table, UniqueConstraint
+from sqlalchemy.orm import composite, registry
 
-from paygrant.db import Schema, UTCDateTime
+from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus, Source
+from paygrant.db import NAMING_CONVENTION, Schema, UTCDateTime
 
-# Fixed constraint names, so the hand-written migrations and the models agree on every dialect.
-NAMING_CONVENTION = {
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "pk": "pk_%(table_name)s",
-}
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+mapper_registry = registry(metadata=metadata)
 
 
-class Base(DeclarativeBase):
-    """Every table of the entitlement service, on one MetaData."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+def _lowercase(values: type[enum.StrEnum]) -> Enum:
+    # Stored as the members' values ("paid", "active"), in the VARCHAR(8) the first migration made.
+    return Enum(values, values_callable=lambda members: [m.value for m in members], native_enum=False, length=8)
 
 
-class InboxEvent(Base):
-    """A payment event id that has been applied; its presence makes every later copy a no-op."""
+# A payment event id that has been applied; its presence makes every later copy a no-op.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(16), nullable=False),
+    Column("payment_id", String(128), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
 
-    __tablename__ = "inbox"
+# One item bought by one user; unique per (payment, item) so no payment grants an item twice.
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("item_kind", String(32), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("payment_id", String(128)),
+    Column("event_id", String(36)),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("source", _lowercase(Source), nullable=False),
+    Column("status", _lowercase(PurchaseStatus), nullable=False),
+    Column("purchased_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    UniqueConstraint("payment_id", "item_kind", "item_id"),
+    Index("ix_purchases_user_item", "user_id", "item_kind", "item_id"),
+)
 
-    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(16))
-    payment_id: Mapped[str] = mapped_column(String(128))
-    received_at: Mapped[dt.datetime]
+# What a user owns now, pointing at the earliest active purchase that gives it.
+entitlements = Table(
+    "entitlements",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("item_kind", String(32), primary_key=True),
+    Column("item_id", String(128), primary_key=True),
+    Column("purchase_id", String(36), ForeignKey("purchases.id"), nullable=False),
+    Column("purchased_at", UTCDateTime, nullable=False),
+    Column("source", _lowercase(Source), nullable=False),
+    Column("payment_id", String(128)),
+    Index("ix_entitlements_user_kind", "user_id", "item_kind"),
+)
+
+# A refund that arrived before its completion; the late completion then grants nothing.
+refund_marks = Table(
+    "refund_marks",
+    metadata,
+    Column("payment_id", String(128), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("marked_at", UTCDateTime, nullable=False),
+)
+
+_mapped = False
 
 
-class PurchaseRow(Base):
-    """One item bought by one user; unique per (payment, item) so no payment grants an item twice."""
-
-    __tablename__ = "purchases"
-    __table_args__ = (
-        UniqueConstraint("payment_id", "item_kind", "item_id"),
-        Index("ix_purchases_user_item", "user_id", "item_kind", "item_id"),
+def start_mappers() -> None:
+    """Maps Purchase onto `purchases` (its ItemRef onto item_kind and item_id); safe to call more than once."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(
+        Purchase, purchases, properties={"item": composite(ItemRef, purchases.c.item_kind, purchases.c.item_id)}
     )
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128))
-    item_kind: Mapped[str] = mapped_column(String(32))
-    item_id: Mapped[str] = mapped_column(String(128))
-    payment_id: Mapped[str | None] = mapped_column(String(128))
-    event_id: Mapped[str | None] = mapped_column(String(36))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    source: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(8))
-    purchased_at: Mapped[dt.datetime]
-    revoked_at: Mapped[dt.datetime | None]
+    _mapped = True
 
 
-class EntitlementRow(Base):
-    """What a user owns now, pointing at the earliest active purchase that gives it."""
-
-    __tablename__ = "entitlements"
-    __table_args__ = (Index("ix_entitlements_user_kind", "user_id", "item_kind"),)
-
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    item_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    item_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    purchase_id: Mapped[str] = mapped_column(String(36), ForeignKey("purchases.id"))
-    purchased_at: Mapped[dt.datetime]
-    source: Mapped[str] = mapped_column(String(8))
-    payment_id: Mapped[str | None] = mapped_column(String(128))
-
-
-class RefundMark(Base):
-    """A refund that arrived before its completion; the late completion then grants nothing."""
-
-    __tablename__ = "refund_marks"
-
-    payment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(36))
-    marked_at: Mapped[dt.datetime]
-
-
-metadata = Base.metadata
-SCHEMA = Schema(metadata, Path(__file__).resolve().parent.parent / "migrations")
+SCHEMA = Schema(metadata, Path(__file__).resolve().parent.parent / "migrations", start_mappers)

@@ -1,4 +1,4 @@
-"""Entitlements: who owns what now, derived from active purchases and nothing else."""
+"""Ownership: the question asked, its answer, and the entitlement that answers it, derived from active purchases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from entitlement_service.domain.purchase import Item, Purchase, Source
+from entitlement_service.domain.purchase import ItemRef, Purchase, Source
+
+
+@dataclass(frozen=True)
+class OwnershipQuery:
+    """One validated "does this user own this item?" question."""
+
+    user_id: str
+    item: ItemRef
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class Entitlement:
     """A user owns an item because of one purchase: the earliest active one."""
 
     user_id: str
-    item: Item
+    item: ItemRef
     purchase_id: str
     purchased_at: dt.datetime
     source: Source
@@ -42,7 +50,7 @@ class Entitlement:
         return Ownership(purchased_at=self.purchased_at, source=self.source)
 
 
-def derive_entitlement(user_id: str, item: Item, purchases: Iterable[Purchase]) -> Entitlement | None:
+def derive_entitlement(user_id: str, item: ItemRef, purchases: Iterable[Purchase]) -> Entitlement | None:
     """The entitlement the user's active purchases of the item give, or None when none is active.
 
     The earliest purchase wins so that the answer does not change when a later, redundant one

@@ -1,4 +1,4 @@
-"""What callers ask of the service: payment events to apply and ownership questions."""
+"""The payment events the service applies: a completion grants a payment's items, a refund revokes them."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from entitlement_service.domain.purchase import Item
+from entitlement_service.domain.purchase import ItemRef
 
 
 class EventType(enum.StrEnum):
-    """What happened to a payment."""
+    """What happened to a payment; the values are the payment service's event names."""
 
-    COMPLETED = "completed"
-    REFUNDED = "refunded"
+    PAYMENT_COMPLETED = "PaymentCompleted"
+    PAYMENT_REFUNDED = "PaymentRefunded"
 
 
 @dataclass(frozen=True)
 class PaidItem:
     """An item of a payment with the price paid for it, in minor units."""
 
-    item: Item
+    item: ItemRef
     amount: int
 
 
@@ -35,11 +35,3 @@ class PaymentEvent:
     items: tuple[PaidItem, ...]
     occurred_at: dt.datetime
     currency: str
-
-
-@dataclass(frozen=True)
-class OwnershipQuery:
-    """One validated "does this user own this item?" question."""
-
-    user_id: str
-    item: Item

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from entitlement_service.errors import InvalidTransition, PaymentOfAnotherUser
+from entitlement_service.domain.errors import InvalidTransition, PaymentOfAnotherUser
 
 
 class Source(enum.StrEnum):
@@ -27,7 +27,7 @@ class PurchaseStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, order=True)
-class Item:
+class ItemRef:
     """A sellable, ownable thing: its kind and its id within that kind."""
 
     kind: str
@@ -45,7 +45,7 @@ class Purchase:
 
     id: str
     user_id: str
-    item: Item
+    item: ItemRef
     payment_id: str | None
     event_id: str | None
     amount: int
@@ -60,7 +60,7 @@ class Purchase:
         cls,
         *,
         user_id: str,
-        item: Item,
+        item: ItemRef,
         amount: int,
         currency: str,
         payment_id: str,

@@ -7,10 +7,11 @@ import re
 import uuid
 from collections.abc import Sequence
 
-from entitlement_service.domain.events import EventType, OwnershipQuery, PaidItem, PaymentEvent
-from entitlement_service.domain.purchase import Item
-from entitlement_service.errors import InvalidRequest
-from paygrant.contract_rules import id_problem, kind_problem
+from entitlement_service.domain.entitlement import OwnershipQuery
+from entitlement_service.domain.errors import InvalidRequest
+from entitlement_service.domain.events import EventType, PaidItem, PaymentEvent
+from entitlement_service.domain.purchase import ItemRef
+from paygrant import contract_rules
 
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"
@@ -21,25 +22,19 @@ MAX_QUERIES = 1000
 RawPaidItem = tuple[str, str, int]
 
 
-def require_name(value: str, field: str) -> str:
+def require_id(value: str, field: str) -> str:
     """An identifier the caller chose (user, payment, item id)."""
-    problem = id_problem(value)
-    if problem:
-        raise InvalidRequest(field, problem)
-    return value
+    return contract_rules.require_id(value, field, InvalidRequest)
 
 
 def require_kind(value: str, field: str) -> str:
     """An item kind: lowercase, starting with a letter, 1-32 characters."""
-    problem = kind_problem(value)
-    if problem:
-        raise InvalidRequest(field, problem)
-    return value
+    return contract_rules.require_kind(value, field, InvalidRequest)
 
 
-def require_item(kind: str, item_id: str, field: str) -> Item:
+def require_item(kind: str, item_id: str, field: str) -> ItemRef:
     """An item reference; `field` is the path of the ItemRef message."""
-    return Item(require_kind(kind, f"{field}.kind"), require_name(item_id, f"{field}.id"))
+    return ItemRef(require_kind(kind, f"{field}.kind"), require_id(item_id, f"{field}.id"))
 
 
 def require_count(count: int, field: str, low: int, high: int) -> None:
@@ -50,7 +45,7 @@ def require_count(count: int, field: str, low: int, high: int) -> None:
 
 def parse_query(user_id: str, kind: str, item_id: str, prefix: str = "") -> OwnershipQuery:
     """One ownership question; `prefix` locates it inside a batch."""
-    return OwnershipQuery(require_name(user_id, f"{prefix}user_id"), require_item(kind, item_id, f"{prefix}item"))
+    return OwnershipQuery(require_id(user_id, f"{prefix}user_id"), require_item(kind, item_id, f"{prefix}item"))
 
 
 def parse_queries(raw: Sequence[tuple[str, str, str]]) -> list[OwnershipQuery]:
@@ -84,9 +79,9 @@ def parse_payment_event(
     return PaymentEvent(
         event_id=str(event_uuid),  # one spelling per UUID, so the inbox sees every copy as the same event
         type=type,
-        payment_id=require_name(payment_id, "payment_id"),
-        user_id=require_name(user_id, "user_id"),
-        items=_parse_paid_items(items, low=1 if type is EventType.COMPLETED else 0),
+        payment_id=require_id(payment_id, "payment_id"),
+        user_id=require_id(user_id, "user_id"),
+        items=_parse_paid_items(items, low=1 if type is EventType.PAYMENT_COMPLETED else 0),
         occurred_at=occurred_at,
         currency=currency,
     )
@@ -94,7 +89,7 @@ def parse_payment_event(
 
 def _parse_paid_items(raw: Sequence[RawPaidItem], low: int) -> tuple[PaidItem, ...]:
     require_count(len(raw), "items", low, MAX_ITEMS)
-    seen: dict[Item, int] = {}
+    seen: dict[ItemRef, int] = {}
     parsed = []
     for i, (kind, item_id, amount) in enumerate(raw):
         item = require_item(kind, item_id, f"items[{i}].item")

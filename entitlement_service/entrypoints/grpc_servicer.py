@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 
-from entitlement_service.adapters.cache_protocol import OwnershipCache
 from entitlement_service.domain.entitlement import Ownership
+from entitlement_service.domain.errors import (
+    ConcurrentChange,
+    InvalidRequest,
+    OwnershipCacheUnavailable,
+    PaymentOfAnotherUser,
+)
 from entitlement_service.domain.events import EventType
 from entitlement_service.domain.purchase import Source
 from entitlement_service.domain.validation import (
     parse_payment_event,
     parse_queries,
     parse_query,
+    require_id,
     require_kind,
-    require_name,
-)
-from entitlement_service.errors import (
-    ConcurrentChange,
-    InvalidRequest,
-    OwnershipCacheUnavailable,
-    PaymentOfAnotherUser,
 )
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
-from entitlement_service.service_layer.unit_of_work import UnitOfWork
+from entitlement_service.service_layer.ownership_cache import OwnershipCache
+from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.grpc_errors import translate_errors
+from paygrant.timestamps import from_timestamp, to_timestamp
 
 ERRORS = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
@@ -38,7 +37,10 @@ ERRORS = {
     ConcurrentChange: grpc.StatusCode.ABORTED,
     OwnershipCacheUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
-EVENT_TYPES = {pb.PAYMENT_EVENT_TYPE_COMPLETED: EventType.COMPLETED, pb.PAYMENT_EVENT_TYPE_REFUNDED: EventType.REFUNDED}
+EVENT_TYPES = {
+    pb.PAYMENT_EVENT_TYPE_COMPLETED: EventType.PAYMENT_COMPLETED,
+    pb.PAYMENT_EVENT_TYPE_REFUNDED: EventType.PAYMENT_REFUNDED,
+}
 SOURCES = {Source.PAID: pb.SOURCE_PAID, Source.FREE: pb.SOURCE_FREE, Source.ADMIN: pb.SOURCE_ADMIN}
 # The two messages that carry an ownership answer.
 Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
@@ -47,8 +49,8 @@ Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
 class EntitlementServicer:
     """Serves paygrant.entitlement.v1.EntitlementService; each call runs in a unit of work of its own."""
 
-    def __init__(self, new_unit_of_work: Callable[[], UnitOfWork], cache: OwnershipCache) -> None:
-        self._new_uow = new_unit_of_work
+    def __init__(self, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> None:
+        self._uow_factory = uow_factory
         self._cache = cache
 
     @translate_errors(ERRORS)
@@ -62,10 +64,10 @@ class EntitlementServicer:
             payment_id=request.payment_id,
             user_id=request.user_id,
             items=[(paid.item.kind, paid.item.id, paid.amount) for paid in request.items],
-            occurred_at=request.occurred_at.ToDatetime(tzinfo=dt.UTC) if request.HasField("occurred_at") else None,
+            occurred_at=from_timestamp(request.occurred_at) if request.HasField("occurred_at") else None,
             currency=request.currency,
         )
-        duplicate = await apply_payment_event(event, self._new_uow(), self._cache)
+        duplicate = await apply_payment_event(event, self._uow_factory, self._cache)
         return pb.ApplyPaymentEventResponse(duplicate=duplicate)
 
     @translate_errors(ERRORS)
@@ -74,8 +76,8 @@ class EntitlementServicer:
     ) -> pb.CheckOwnershipResponse:
         """Does this user own this item now?"""
         query = parse_query(request.user_id, request.item.kind, request.item.id)
-        [ownership] = await check_ownership([query], self._new_uow(), self._cache)
-        return _with_ownership(pb.CheckOwnershipResponse(), ownership)
+        [ownership] = await check_ownership([query], self._uow_factory, self._cache)
+        return _answer(pb.CheckOwnershipResponse, ownership)
 
     @translate_errors(ERRORS)
     async def BatchCheckOwnership(
@@ -83,9 +85,9 @@ class EntitlementServicer:
     ) -> pb.BatchCheckOwnershipResponse:
         """Answers many ownership questions, in the order asked."""
         queries = parse_queries([(q.user_id, q.item.kind, q.item.id) for q in request.queries])
-        answers = await check_ownership(queries, self._new_uow(), self._cache)
+        answers = await check_ownership(queries, self._uow_factory, self._cache)
         results = [
-            _with_ownership(pb.OwnershipResult(query=asked), answer)
+            _answer(pb.OwnershipResult, answer, query=asked)
             for asked, answer in zip(request.queries, answers, strict=True)
         ]
         return pb.BatchCheckOwnershipResponse(results=results)
@@ -95,23 +97,22 @@ class EntitlementServicer:
         self, request: pb.ListEntitlementsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListEntitlementsResponse:
         """Everything a user owns now, optionally of one kind."""
-        user_id = require_name(request.user_id, "user_id")
+        user_id = require_id(request.user_id, "user_id")
         kind = require_kind(request.kind, "kind") if request.kind else None
-        response = pb.ListEntitlementsResponse()
-        for owned in await list_entitlements(user_id, kind, self._new_uow()):
-            entry = response.entitlements.add(
-                item=common_pb2.ItemRef(kind=owned.item.kind, id=owned.item.id),
-                source=SOURCES[owned.source],
-                payment_id=owned.payment_id or "",
+        owned = await list_entitlements(user_id, kind, self._uow_factory)
+        entries = [
+            pb.Entitlement(
+                item=common_pb2.ItemRef(kind=entitlement.item.kind, id=entitlement.item.id),
+                purchased_at=to_timestamp(entitlement.purchased_at),
+                source=SOURCES[entitlement.source],
+                payment_id=entitlement.payment_id or "",
             )
-            entry.purchased_at.FromDatetime(owned.purchased_at)
-        return response
+            for entitlement in owned
+        ]
+        return pb.ListEntitlementsResponse(entitlements=entries)
 
 
-def _with_ownership(message: Answer, ownership: Ownership) -> Answer:
-    """Fills the owned / purchased_at / source fields that CheckOwnershipResponse and OwnershipResult share."""
-    message.owned = ownership.owned
-    if ownership.source is not None and ownership.purchased_at is not None:
-        message.source = SOURCES[ownership.source]
-        message.purchased_at.FromDatetime(ownership.purchased_at)
-    return message
+def _answer(message: type[Answer], ownership: Ownership, **fields: Any) -> Answer:
+    """A CheckOwnershipResponse or OwnershipResult: the owned / purchased_at / source fields both carry."""
+    source = SOURCES[ownership.source] if ownership.source is not None else pb.SOURCE_UNSPECIFIED
+    return message(owned=ownership.owned, purchased_at=to_timestamp(ownership.purchased_at), source=source, **fields)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from entitlement_service.adapters.cache_protocol import OwnershipCache
 from entitlement_service.domain.entitlement import derive_entitlement
+from entitlement_service.domain.errors import DuplicateEvent
 from entitlement_service.domain.events import EventType, PaymentEvent
-from entitlement_service.domain.purchase import Item, Purchase, ensure_bought_by
-from entitlement_service.errors import DuplicateEvent
-from entitlement_service.service_layer.unit_of_work import UnitOfWork
+from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by
+from entitlement_service.service_layer.ownership_cache import OwnershipCache
+from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 from paygrant.db import utcnow
 
 
-async def apply_payment_event(event: PaymentEvent, uow: UnitOfWork, cache: OwnershipCache) -> bool:
+async def apply_payment_event(event: PaymentEvent, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> bool:
     """Applies the event in one transaction; returns True when its id was applied before (nothing changes)."""
-    async with uow:
+    async with uow_factory() as uow:
         try:
-            await uow.purchases.record_event(event, utcnow())
+            await uow.inbox.record_event(event, utcnow())
         except DuplicateEvent:
             duplicate = True
         else:
@@ -25,7 +25,7 @@ async def apply_payment_event(event: PaymentEvent, uow: UnitOfWork, cache: Owner
             await uow.purchases.lock_buyer(event.user_id)
             recorded = await uow.purchases.purchases_of_payment(event.payment_id)
             ensure_bought_by(recorded, event.user_id)
-            if event.type is EventType.COMPLETED:
+            if event.type is EventType.PAYMENT_COMPLETED:
                 changed = await _grant(uow, event, recorded)
             else:
                 changed = await _revoke(uow, event, recorded)
@@ -38,7 +38,7 @@ async def apply_payment_event(event: PaymentEvent, uow: UnitOfWork, cache: Owner
     return duplicate
 
 
-async def _grant(uow: UnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[Item]:
+async def _grant(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[ItemRef]:
     """Records the payment's items not recorded yet (a re-sent completion adds nothing); returns the items granted."""
     already = {purchase.item for purchase in recorded}
     new = [
@@ -61,7 +61,7 @@ async def _grant(uow: UnitOfWork, event: PaymentEvent, recorded: list[Purchase])
     return [] if refunded_early else [purchase.item for purchase in new]
 
 
-async def _revoke(uow: UnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[Item]:
+async def _revoke(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[ItemRef]:
     """Revokes the payment's active purchases, or marks the payment when its completion has not come yet."""
     if not recorded:
         if not await uow.purchases.is_refund_marked(event.payment_id):

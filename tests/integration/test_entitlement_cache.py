@@ -2,51 +2,44 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from entitlement_service.adapters.ownership_cache import RedisOwnershipCache
-from entitlement_service.bootstrap import open_database
-from entitlement_service.domain.entitlement import Ownership
-from entitlement_service.domain.events import EventType, OwnershipQuery, PaymentEvent
-from entitlement_service.domain.validation import RawPaidItem, parse_payment_event, parse_query
-from entitlement_service.errors import OwnershipCacheUnavailable
+from entitlement_service.adapters.orm import SCHEMA
+from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
+from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
+from entitlement_service.domain.errors import OwnershipCacheUnavailable
+from entitlement_service.domain.events import EventType
+from entitlement_service.domain.validation import RawPaidItem, parse_query
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
-from paygrant.db import session_factory
-from tests.conftest import CreateDatabase, free_port
+from paygrant.db import Database, open_database
+from tests.conftest import POSTGRES_ONLY, NewDatabase
+from tests.unit.entitlement_events import payment_event
 
-T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+pytestmark = POSTGRES_ONLY
+
 ALGEBRA = parse_query("u1", "course", "algebra-1")
 GEOMETRY = parse_query("u1", "course", "geometry")
 
 
 @pytest.fixture
-async def engine(create_pg_database: CreateDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(await create_pg_database("ent_cache"))
-    yield engine
-    await engine.dispose()
+async def database(new_database: NewDatabase) -> AsyncIterator[Database]:
+    async with open_database(await new_database("entitlement"), SCHEMA) as opened:
+        yield opened
 
 
 @pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
-
-
-@pytest.fixture
-def statements(engine: AsyncEngine) -> list[str]:
+def statements(database: Database) -> list[str]:
     """Every SQL statement the engine sends, so a test can prove the database was not asked."""
     sent: list[str] = []
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
@@ -71,37 +64,28 @@ def cache(redis: Redis, redis_prefix: str) -> RedisOwnershipCache:
 class Service:
     """The two use cases over one database and one cache, as the servicer would call them."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache: RedisOwnershipCache) -> None:
-        self.sessions, self.cache = sessions, cache
+    def __init__(self, database: Database, cache: RedisOwnershipCache) -> None:
+        self.database, self.cache = database, cache
+
+    def uow_factory(self) -> UnitOfWork:
+        return UnitOfWork(self.database.sessions)
 
     async def apply(self, kind: EventType, payment_id: str, items: list[RawPaidItem]) -> bool:
-        return await apply_payment_event(event_for(kind, payment_id, items), UnitOfWork(self.sessions), self.cache)
+        return await apply_payment_event(payment_event(kind, payment_id, items), self.uow_factory, self.cache)
 
     async def check(self, *queries: OwnershipQuery) -> list[Ownership]:
-        return await check_ownership(queries, UnitOfWork(self.sessions), self.cache)
-
-
-def event_for(kind: EventType, payment_id: str, items: list[RawPaidItem]) -> PaymentEvent:
-    return parse_payment_event(
-        event_id=str(uuid.uuid4()),
-        type=kind,
-        payment_id=payment_id,
-        user_id="u1",
-        items=items,
-        occurred_at=T0,
-        currency="MNT",
-    )
+        return await check_ownership(queries, self.uow_factory, self.cache)
 
 
 @pytest.fixture
-def service(sessions: async_sessionmaker[AsyncSession], cache: RedisOwnershipCache) -> Service:
-    return Service(sessions, cache)
+def service(database: Database, cache: RedisOwnershipCache) -> Service:
+    return Service(database, cache)
 
 
 @pytest.fixture
-async def unreachable_cache(redis_prefix: str) -> AsyncIterator[RedisOwnershipCache]:
+async def unreachable_cache(redis_prefix: str, refused_port: int) -> AsyncIterator[RedisOwnershipCache]:
     """A cache whose Redis does not answer: nothing listens on its port."""
-    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", decode_responses=True)
+    client = Redis.from_url(f"redis://127.0.0.1:{refused_port}/0", decode_responses=True)
     yield RedisOwnershipCache(client, redis_prefix, ttl_seconds=300)
     await client.aclose()
 
@@ -113,7 +97,7 @@ def entitlement_reads(statements: list[str]) -> list[str]:
 async def test_second_check_is_answered_from_the_cache_without_the_database(
     service: Service, statements: list[str]
 ) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
     statements.clear()
     first = await service.check(ALGEBRA)
     assert len(entitlement_reads(statements)) == 1
@@ -124,14 +108,14 @@ async def test_second_check_is_answered_from_the_cache_without_the_database(
 
 
 async def test_cached_answer_stands_until_an_apply_for_the_user_invalidates_it(
-    service: Service, engine: AsyncEngine
+    service: Service, database: Database
 ) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
     await service.check(ALGEBRA)
-    async with engine.begin() as conn:  # behind the cache's back: only an invalidation can reveal this
+    async with database.engine.begin() as conn:  # behind the cache's back: only an invalidation can reveal this
         await conn.execute(text("DELETE FROM entitlements WHERE item_id = 'algebra-1'"))
     assert (await service.check(ALGEBRA))[0].owned
-    await service.apply(EventType.COMPLETED, "pay-2", [("course", "geometry", 100)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-2", [("course", "geometry", 100)])
     algebra, geometry = await service.check(ALGEBRA, GEOMETRY)
     assert (algebra.owned, geometry.owned) == (False, True)
 
@@ -141,38 +125,40 @@ async def test_cached_not_owned_answer_is_replaced_after_a_grant(service: Servic
     statements.clear()
     assert not (await service.check(GEOMETRY))[0].owned
     assert statements == []
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "geometry", 0)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "geometry", 0)])
     assert (await service.check(GEOMETRY))[0].owned
 
 
 async def test_revoke_via_apply_is_seen_by_the_next_check(service: Service) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100), ("course", "geometry", 100)])
+    await service.apply(
+        EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100), ("course", "geometry", 100)]
+    )
     assert [a.owned for a in await service.check(ALGEBRA, GEOMETRY)] == [True, True]
-    await service.apply(EventType.REFUNDED, "pay-1", [])
+    await service.apply(EventType.PAYMENT_REFUNDED, "pay-1", [])
     assert [a.owned for a in await service.check(ALGEBRA, GEOMETRY)] == [False, False]
 
 
 async def test_stale_answer_written_back_after_a_revoke_is_never_read(
-    service: Service, cache: RedisOwnershipCache, sessions: async_sessionmaker[AsyncSession], redis: Redis
+    service: Service, cache: RedisOwnershipCache, redis: Redis, redis_prefix: str
 ) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
     lookup = await cache.lookup([ALGEBRA])  # a reader misses the cache ...
     assert lookup.known == {}
-    async with UnitOfWork(sessions) as uow:  # ... and reads the database before the revoke commits
+    async with service.uow_factory() as uow:  # ... and reads the database before the revoke commits
         stale = await uow.entitlements.ownership_of([ALGEBRA])
     assert stale[ALGEBRA].owned
-    await service.apply(EventType.REFUNDED, "pay-1", [])  # the revoke commits and invalidates
+    await service.apply(EventType.PAYMENT_REFUNDED, "pay-1", [])  # the revoke commits and invalidates
     await cache.remember(lookup, stale)  # the slow reader writes its old answer back afterwards
     assert not (await service.check(ALGEBRA))[0].owned
     assert not (await service.check(ALGEBRA))[0].owned  # also once that answer is cached
-    old_generation_key = f"{cache._prefix}:own:u1:{lookup.generations['u1']}"
+    old_generation_key = f"{redis_prefix}:own:u1:{lookup.generations['u1']}"  # the documented key layout
     assert await redis.hget(old_generation_key, "course:algebra-1") is not None  # the write happened, unread
 
 
 async def test_batch_check_answers_in_query_order_from_one_database_read(
     service: Service, statements: list[str]
 ) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
     other_user = parse_query("u2", "course", "algebra-1")
     queries = [GEOMETRY, ALGEBRA, other_user, ALGEBRA]
     statements.clear()
@@ -186,22 +172,21 @@ async def test_batch_check_answers_in_query_order_from_one_database_read(
 
 async def test_unreachable_redis_on_read_falls_back_to_the_database(
     service: Service,
-    sessions: async_sessionmaker[AsyncSession],
     unreachable_cache: RedisOwnershipCache,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await service.apply(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
-    [answer] = await check_ownership([ALGEBRA], UnitOfWork(sessions), unreachable_cache)
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    [answer] = await check_ownership([ALGEBRA], service.uow_factory, unreachable_cache)
     assert answer.owned
     assert "answering from the database" in caplog.text
 
 
 async def test_failed_invalidation_fails_the_apply_and_the_redelivery_repairs_the_cache(
-    service: Service, sessions: async_sessionmaker[AsyncSession], unreachable_cache: RedisOwnershipCache
+    service: Service, unreachable_cache: RedisOwnershipCache
 ) -> None:
     assert not (await service.check(ALGEBRA))[0].owned  # "not owned" is now cached
-    grant = event_for(EventType.COMPLETED, "pay-1", [("course", "algebra-1", 100)])
+    grant = payment_event(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])
     with pytest.raises(OwnershipCacheUnavailable):
-        await apply_payment_event(grant, UnitOfWork(sessions), unreachable_cache)
-    assert await apply_payment_event(grant, UnitOfWork(sessions), service.cache) is True
+        await apply_payment_event(grant, service.uow_factory, unreachable_cache)
+    assert await apply_payment_event(grant, service.uow_factory, service.cache) is True
     assert (await service.check(ALGEBRA))[0].owned

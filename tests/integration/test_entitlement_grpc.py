@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -10,18 +9,27 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
+import redis.exceptions
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from entitlement_service.adapters.orm import SCHEMA
 from entitlement_service.bootstrap import SERVICE_NAME, EntitlementApp
+from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1.common_pb2 import ItemRef
+from paygrant.db import open_database
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
-from entitlement_service.settings import EntitlementSettings
-from tests.conftest import CreateDatabase
+from paygrant.timestamps import from_timestamp, to_timestamp
+from tests.conftest import POSTGRES_ONLY, NewDatabase
+from tests.waiting import eventually
+
+pytestmark = POSTGRES_ONLY
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 ALGEBRA = ItemRef(kind="course", id="algebra-1")
@@ -29,40 +37,43 @@ MOCK_EXAM = ItemRef(kind="test", id="mock-exam")
 
 
 @pytest.fixture
-async def channel(create_pg_database: CreateDatabase, redis_url: str, redis_prefix: str) -> AsyncIterator[Any]:
+async def database_url(new_database: NewDatabase) -> str:
+    return await new_database("entitlement")
+
+
+@pytest.fixture
+async def channel(database_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[grpc.aio.Channel]:
     settings = EntitlementSettings(
-        entitlement_database_url=await create_pg_database("ent_grpc"),
+        entitlement_database_url=database_url,
         entitlement_grpc_port=0,
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
     )
     app = EntitlementApp(settings)
-    port = await app.start()
-    assert port > 0
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield channel
-    await app.stop()
+    await app.start()
+    try:
+        assert app.listening == {"EntitlementService gRPC": f"127.0.0.1:{app.grpc_port}"}
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
+            yield channel
+    finally:
+        await app.stop()
 
 
 @pytest.fixture
-def stub(channel: Any) -> Any:
+def stub(channel: grpc.aio.Channel) -> Any:
     return EntitlementServiceStub(channel)
 
 
-def timestamp(at: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
-
-
-def payment_event(kind: pb.PaymentEventType, items: list[tuple[ItemRef, int]], event_id: str | None = None) -> Any:
+def payment_event(
+    kind: pb.PaymentEventType, items: list[tuple[ItemRef, int]], event_id: str | None = None, payment_id: str = "pay-1"
+) -> Any:
     return pb.ApplyPaymentEventRequest(
         event_id=event_id or str(uuid.uuid4()),
         type=kind,
-        payment_id="pay-1",
+        payment_id=payment_id,
         user_id="u1",
         items=[pb.PaidItem(item=item, amount=amount) for item, amount in items],
-        occurred_at=timestamp(T0),
+        occurred_at=to_timestamp(T0),
     )
 
 
@@ -72,7 +83,7 @@ async def test_every_rpc_answers_through_a_real_channel(stub: Any) -> None:
     assert (await stub.ApplyPaymentEvent(completion)).duplicate is True
 
     checked = await stub.CheckOwnership(pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA))
-    assert (checked.owned, checked.source, checked.purchased_at.ToDatetime(tzinfo=dt.UTC)) == (True, pb.SOURCE_PAID, T0)
+    assert (checked.owned, checked.source, from_timestamp(checked.purchased_at)) == (True, pb.SOURCE_PAID, T0)
 
     queries = [
         pb.OwnershipQuery(user_id="u2", item=ALGEBRA),
@@ -102,18 +113,17 @@ async def test_every_rpc_answers_through_a_real_channel(stub: Any) -> None:
     assert (after.owned, after.source, after.HasField("purchased_at")) == (False, pb.SOURCE_UNSPECIFIED, False)
 
 
-async def test_health_reports_serving(channel: Any) -> None:
+async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
-    status = None
-    for _ in range(50):
-        status = (await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))).status
-        if status == health_pb2.HealthCheckResponse.SERVING:
-            break
-        await asyncio.sleep(0.1)
-    assert status == health_pb2.HealthCheckResponse.SERVING
+
+    async def serving() -> bool:
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await eventually(serving, within=5, what="SERVING")
 
 
-async def test_reflection_lists_the_service(channel: Any) -> None:
+async def test_reflection_lists_the_service(channel: grpc.aio.Channel) -> None:
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     services = [s.name async for r in responses for s in r.list_services_response.service]
@@ -144,3 +154,69 @@ async def test_bad_input_is_refused_naming_the_field(stub: Any) -> None:
     ]
     for call, field in refusals:
         assert await violated_field(call) == (grpc.StatusCode.INVALID_ARGUMENT, field)
+
+
+# Ways the inbox insert can fail that do not mean "this event id was applied before" (only pk_inbox means that):
+# statements that break the insert, then statements that repair it.
+BROKEN_INBOXES = {
+    "not-null-column": (
+        [
+            "ALTER TABLE inbox ADD COLUMN note text NOT NULL DEFAULT 'x'",
+            "ALTER TABLE inbox ALTER COLUMN note DROP DEFAULT",
+        ],
+        ["ALTER TABLE inbox DROP COLUMN note"],
+    ),
+    "foreign-key": (
+        [
+            "ALTER TABLE inbox ADD CONSTRAINT fk_inbox_payment_id_refund_marks"
+            " FOREIGN KEY (payment_id) REFERENCES refund_marks (payment_id) NOT VALID"
+        ],
+        ["ALTER TABLE inbox DROP CONSTRAINT fk_inbox_payment_id_refund_marks"],
+    ),
+    "another-unique-index": (["CREATE UNIQUE INDEX uq_inbox_one_row ON inbox ((1))"], ["DROP INDEX uq_inbox_one_row"]),
+}
+
+
+async def execute(engine: AsyncEngine, statements: list[str]) -> None:
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
+async def row_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        tables = ["inbox", "purchases", "entitlements", "refund_marks"]
+        return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in tables}
+
+
+@pytest.mark.parametrize(("breaks", "repairs"), BROKEN_INBOXES.values(), ids=BROKEN_INBOXES)
+async def test_an_inbox_insert_failing_for_another_reason_than_a_known_event_answers_internal_not_duplicate(
+    stub: Any, database_url: str, breaks: list[str], repairs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    earlier = payment_event(pb.PAYMENT_EVENT_TYPE_COMPLETED, [(MOCK_EXAM, 0)], payment_id="pay-0")
+    assert (await stub.ApplyPaymentEvent(earlier)).duplicate is False  # the inbox is not empty
+    event = payment_event(pb.PAYMENT_EVENT_TYPE_COMPLETED, [(ALGEBRA, 25_000)])
+    async with open_database(database_url, SCHEMA, migrate=False) as admin:
+        await execute(admin.engine, breaks)
+        before = await row_counts(admin.engine)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stub.ApplyPaymentEvent(event)
+        assert failed.value.code() == grpc.StatusCode.INTERNAL
+        assert any(record.exc_info and isinstance(record.exc_info[1], IntegrityError) for record in caplog.records)
+        assert await row_counts(admin.engine) == before
+        await execute(admin.engine, repairs)
+    assert (await stub.ApplyPaymentEvent(event)).duplicate is False  # redelivered, it applies: nothing was lost
+    assert (await stub.CheckOwnership(pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA))).owned
+
+
+async def test_a_failed_start_closes_the_database_it_opened(database_url: str, refused_port: int) -> None:
+    settings = EntitlementSettings(
+        entitlement_database_url=database_url, entitlement_grpc_port=0, redis_url=f"redis://127.0.0.1:{refused_port}/0"
+    )
+    app = EntitlementApp(settings)  # kept alive: collecting it would close its connections anyway
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await app.start()  # migrated the database, then could not reach Redis
+    async with open_database(database_url, SCHEMA, migrate=False) as observer, observer.engine.connect() as conn:
+        others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        assert (await conn.execute(text(others))).scalar_one() == 0
+    assert app.listening == {}

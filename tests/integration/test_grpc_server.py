@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 from paygrant.db import create_engine, ping
 from paygrant.grpc_server import GrpcServer
 from paygrant.health_probe import is_serving
-from tests.conftest import CreateDatabase, free_port
-from tests.e2e.stack import eventually
+from tests.conftest import CreateDatabase
+from tests.waiting import eventually
 
 
-async def test_health_follows_whether_the_database_answers(create_pg_database: CreateDatabase) -> None:
-    unreachable = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere")
+async def test_health_follows_whether_the_database_answers(
+    create_pg_database: CreateDatabase, refused_port: int
+) -> None:
+    unreachable = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{refused_port}/nowhere")
     reachable = create_engine(await create_pg_database("health"))
     database = {"engine": unreachable}
     server = GrpcServer(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from entitlement_service.domain.errors import InvalidRequest as EntitlementInvalid
 from entitlement_service.domain.validation import require_item
-from entitlement_service.errors import InvalidRequest as EntitlementInvalid
 from paygrant.contract_rules import KIND_PATTERN, id_problem, kind_problem
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import InvalidRequest as PaymentInvalid

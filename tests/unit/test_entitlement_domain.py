@@ -11,17 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from entitlement_service.domain.entitlement import NOT_OWNED, derive_entitlement
+from entitlement_service.domain.errors import InvalidRequest, InvalidTransition, PaymentOfAnotherUser
 from entitlement_service.domain.events import EventType, PaidItem
-from entitlement_service.domain.purchase import Item, Purchase, PurchaseStatus, Source, ensure_bought_by
+from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus, Source, ensure_bought_by
 from entitlement_service.domain.validation import parse_payment_event, parse_queries, require_kind
-from entitlement_service.errors import InvalidRequest, InvalidTransition, PaymentOfAnotherUser
 from paygrant.contract_rules import KIND_PATTERN
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-COURSE = Item("course", "algebra-1")
+COURSE = ItemRef("course", "algebra-1")
 
 
-def bought(amount: int = 1000, at: dt.datetime = T0, user_id: str = "u1", item: Item = COURSE) -> Purchase:
+def bought(amount: int = 1000, at: dt.datetime = T0, user_id: str = "u1", item: ItemRef = COURSE) -> Purchase:
     return Purchase.bought(
         user_id=user_id, item=item, amount=amount, currency="MNT", payment_id="p1", event_id="e1", purchased_at=at
     )
@@ -79,7 +79,7 @@ def test_no_active_purchase_means_not_owned() -> None:
 
 
 def test_purchases_of_other_users_or_items_give_nothing() -> None:
-    others = [bought(user_id="u2"), bought(item=Item("course", "geometry"))]
+    others = [bought(user_id="u2"), bought(item=ItemRef("course", "geometry"))]
     assert derive_entitlement("u1", COURSE, others) is None
 
 
@@ -92,7 +92,7 @@ def test_a_payment_of_another_user_is_refused() -> None:
 def event_fields(**changes: object) -> dict[str, object]:
     fields: dict[str, object] = {
         "event_id": str(uuid.uuid4()),
-        "type": EventType.COMPLETED,
+        "type": EventType.PAYMENT_COMPLETED,
         "payment_id": "p1",
         "user_id": "u1",
         "items": [("course", "algebra-1", 1000), ("test", "t-9", 0)],
@@ -107,11 +107,11 @@ def test_valid_completion_is_parsed_with_default_currency_and_canonical_event_id
     event = parse_payment_event(**event_fields(event_id=str(event_id).upper()))  # type: ignore[arg-type]
     assert event.event_id == str(event_id)
     assert event.currency == "MNT"
-    assert event.items == (PaidItem(COURSE, 1000), PaidItem(Item("test", "t-9"), 0))
+    assert event.items == (PaidItem(COURSE, 1000), PaidItem(ItemRef("test", "t-9"), 0))
 
 
 def test_refund_may_list_no_items() -> None:
-    event = parse_payment_event(**event_fields(type=EventType.REFUNDED, items=[], currency="USD"))  # type: ignore[arg-type]
+    event = parse_payment_event(**event_fields(type=EventType.PAYMENT_REFUNDED, items=[], currency="USD"))  # type: ignore[arg-type]
     assert (event.items, event.currency) == ((), "USD")
 
 
@@ -162,7 +162,7 @@ def test_invalid_ownership_queries_are_refused_naming_the_field(
 
 def test_queries_keep_the_callers_order() -> None:
     parsed = parse_queries([("u2", "test", "b"), ("u1", "course", "a")])
-    assert [(q.user_id, q.item) for q in parsed] == [("u2", Item("test", "b")), ("u1", Item("course", "a"))]
+    assert [(q.user_id, q.item) for q in parsed] == [("u2", ItemRef("test", "b")), ("u1", ItemRef("course", "a"))]
 
 
 @given(st.one_of(st.text(max_size=40), st.from_regex(KIND_PATTERN, fullmatch=True)))

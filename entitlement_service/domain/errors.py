@@ -4,15 +4,18 @@ from __future__ import annotations
 
 
 class EntitlementServiceError(Exception):
-    """Base of every error the entitlement service raises on purpose."""
+    """Base of every error the entitlement service raises on purpose; `field` names the bad input."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
 
 
 class InvalidRequest(EntitlementServiceError):
-    """The caller sent something malformed; `field` names the offending input."""
+    """The caller sent something malformed."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+        super().__init__(message, field)
 
 
 class InvalidTransition(EntitlementServiceError):

@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from entitlement_service.domain.entitlement import Ownership
-from entitlement_service.domain.events import OwnershipQuery
+from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 
 
 @dataclass(frozen=True)

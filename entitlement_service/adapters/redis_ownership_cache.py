@@ -18,11 +18,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
-from entitlement_service.adapters.cache_protocol import CacheLookup
-from entitlement_service.domain.entitlement import NOT_OWNED, Ownership
-from entitlement_service.domain.events import OwnershipQuery
-from entitlement_service.domain.purchase import Item, Source
-from entitlement_service.errors import OwnershipCacheUnavailable
+from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, OwnershipQuery
+from entitlement_service.domain.errors import OwnershipCacheUnavailable
+from entitlement_service.domain.purchase import ItemRef, Source
+from entitlement_service.service_layer.ownership_cache import CacheLookup
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ class RedisOwnershipCache:
 
     async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
         """Cached answers to the queries, in two round trips whatever the number of users."""
-        asked: dict[str, list[Item]] = {}
+        asked: dict[str, list[ItemRef]] = {}
         for query in queries:
             items = asked.setdefault(query.user_id, [])
             if query.item not in items:
@@ -93,7 +92,7 @@ class RedisOwnershipCache:
         return f"{self._prefix}:own:{user_id}:{generation}"
 
 
-def _field(item: Item) -> str:
+def _field(item: ItemRef) -> str:
     # Kinds never contain ":", so the first one separates kind from id.
     return f"{item.kind}:{item.id}"
 

@@ -1,0 +1,147 @@
+"""In-memory stand-ins for the entitlement service's storage and cache, for use-case tests without I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
+from entitlement_service.domain.errors import ConcurrentChange, DuplicateEvent
+from entitlement_service.domain.events import PaymentEvent
+from entitlement_service.domain.purchase import ItemRef, Purchase
+from entitlement_service.service_layer.ownership_cache import CacheLookup
+from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork
+
+
+@dataclass
+class Tables:
+    """What the database holds: applied event ids, purchases, early refund marks, entitlements."""
+
+    inbox: set[str] = field(default_factory=set)
+    purchases: list[Purchase] = field(default_factory=list)
+    refund_marks: set[str] = field(default_factory=set)
+    entitlements: dict[tuple[str, ItemRef], Entitlement] = field(default_factory=dict)
+
+    def copy(self) -> Tables:
+        """A copy a transaction may change without touching this one."""
+        return Tables(
+            set(self.inbox),
+            [dataclasses.replace(p) for p in self.purchases],
+            set(self.refund_marks),
+            dict(self.entitlements),
+        )
+
+
+class FakeInbox:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def record_event(self, event: PaymentEvent, received_at: dt.datetime) -> None:
+        if event.event_id in self.tables.inbox:
+            raise DuplicateEvent(f"event {event.event_id} was applied before")
+        self.tables.inbox.add(event.event_id)
+
+
+class FakePurchaseRepository:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def lock_buyer(self, user_id: str) -> None:
+        """One task at a time: nothing to lock."""
+
+    async def purchases_of_payment(self, payment_id: str) -> list[Purchase]:
+        return [p for p in self.tables.purchases if p.payment_id == payment_id]
+
+    async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
+        return [p for p in self.tables.purchases if p.user_id == user_id and p.item == item and p.is_active]
+
+    async def add_purchases(self, purchases: list[Purchase]) -> None:
+        recorded = {(p.payment_id, p.item) for p in self.tables.purchases}
+        if any((p.payment_id, p.item) in recorded for p in purchases):
+            raise ConcurrentChange("a purchase of this payment was recorded concurrently")
+        self.tables.purchases.extend(purchases)
+
+    async def save_revocations(self, purchases: list[Purchase]) -> None:
+        """The revoked objects are the stored ones: nothing to write."""
+
+    async def is_refund_marked(self, payment_id: str) -> bool:
+        return payment_id in self.tables.refund_marks
+
+    async def mark_refund(self, payment_id: str, event_id: str, at: dt.datetime) -> None:
+        self.tables.refund_marks.add(payment_id)
+
+
+class FakeEntitlementRepository:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def put(self, user_id: str, item: ItemRef, entitlement: Entitlement | None) -> None:
+        if entitlement is None:
+            self.tables.entitlements.pop((user_id, item), None)
+        else:
+            self.tables.entitlements[user_id, item] = entitlement
+
+    async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
+        found = self.tables.entitlements
+        return {q: found[q.user_id, q.item].ownership if (q.user_id, q.item) in found else NOT_OWNED for q in queries}
+
+    async def of_user(self, user_id: str, kind: str | None = None) -> list[Entitlement]:
+        owned = [e for (user, item), e in self.tables.entitlements.items() if user == user_id]
+        return sorted((e for e in owned if kind is None or e.item.kind == kind), key=lambda e: e.item)
+
+
+class FakeDatabase:
+    """Committed tables, and units of work over copies of them that only commit() publishes."""
+
+    def __init__(self) -> None:
+        self.committed = Tables()
+        self.units_opened = 0
+
+    def uow_factory(self) -> FakeUnitOfWork:
+        """A new unit of work over this database."""
+        return FakeUnitOfWork(self)
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    def __init__(self, database: FakeDatabase) -> None:
+        self.database = database
+        self.tables = Tables()
+
+    async def __aenter__(self) -> Self:
+        self.database.units_opened += 1
+        self.tables = self.database.committed.copy()
+        self.inbox = FakeInbox(self.tables)
+        self.purchases = FakePurchaseRepository(self.tables)
+        self.entitlements = FakeEntitlementRepository(self.tables)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Whatever was not committed is dropped with the copy."""
+
+    async def commit(self) -> None:
+        self.database.committed = self.tables.copy()
+
+
+class FakeOwnershipCache:
+    """Remembers answers per query and which users were invalidated."""
+
+    def __init__(self) -> None:
+        self.answers: dict[OwnershipQuery, Ownership] = {}
+        self.invalidated: list[str] = []
+
+    async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
+        known = {q: self.answers[q] for q in queries if q in self.answers}
+        return CacheLookup(known=known, generations={q.user_id: 0 for q in queries})
+
+    async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
+        self.answers.update(answers)
+
+    async def invalidate_user(self, user_id: str) -> None:
+        self.invalidated.append(user_id)
+        self.answers = {q: a for q, a in self.answers.items() if q.user_id != user_id}
