@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +13,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from paygrant.health_probe import is_serving
+from paygrant_cli.children import start_child, stop_child
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -47,35 +46,26 @@ async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def entitlement_process(database_url: str, redis_url: str | None = None) -> AsyncIterator[str]:
-    """`paygrant entitlement` as its own process, as deployed; yields its gRPC target."""
-    port = _free_port()
+    """`paygrant entitlement` as its own process, as deployed, on any free port; yields its gRPC target."""
     env = {
         **os.environ,
         "PAYGRANT_ENTITLEMENT_DATABASE_URL": database_url,
-        "PAYGRANT_ENTITLEMENT_GRPC_PORT": str(port),
+        "PAYGRANT_ENTITLEMENT_GRPC_PORT": "0",
         "PAYGRANT_REDIS_KEY_PREFIX": f"paygrant-bench-{uuid.uuid4().hex[:8]}",
     }
     if redis_url:
         env["PAYGRANT_REDIS_URL"] = redis_url
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "paygrant_cli", "--log-level", "WARNING", "entitlement"), env=env
-    )
-    target = f"127.0.0.1:{port}"
+    child, listening = await start_child("entitlement", env, log_level="WARNING")
     try:
-        for _ in range(300):
-            if await is_serving(target):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the entitlement service did not become ready")
+        target = listening["EntitlementService gRPC"]
+        await eventually_serving(target)
         yield target
     finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
+        await stop_child(child)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+async def eventually_serving(target: str, within: float = 30.0) -> None:
+    """Waits until the server at `target` answers its health check with SERVING."""
+    async with asyncio.timeout(within):
+        while not await is_serving(target):  # noqa: ASYNC110  (another process's state: asked, not awaited)
+            await asyncio.sleep(0.1)

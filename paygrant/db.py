@@ -160,7 +160,7 @@ def violated_constraint(error: IntegrityError, metadata: MetaData) -> str | None
     """
     cause = error.orig
     if getattr(cause, "sqlstate", None) == "23505":
-        name = getattr(cause.__cause__, "constraint_name", None)
+        name = getattr(getattr(cause, "__cause__", None), "constraint_name", None)
         return name if isinstance(name, str) else None
     if getattr(cause, "sqlite_errorname", None) not in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
         return None

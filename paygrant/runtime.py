@@ -8,6 +8,12 @@ import logging
 import signal
 from typing import Protocol
 
+# What a process prints on stdout once every component has started: first a line per listener
+# (`listening: <label> at <address>`), then READY. `paygrant up` and the tests read bound ports
+# (port 0 included) from these lines instead of guessing free ports.
+LISTENING_PREFIX = "listening: "
+READY = "ready"
+
 
 class Component(Protocol):
     """Anything with an async start() and stop()."""
@@ -15,6 +21,22 @@ class Component(Protocol):
     async def start(self) -> object: ...
 
     async def stop(self) -> None: ...
+
+
+def announce(components: tuple[Component, ...]) -> None:
+    """Prints where each started component listens (its `listening` label -> address map), then READY."""
+    for component in components:
+        for label, address in getattr(component, "listening", {}).items():
+            print(f"{LISTENING_PREFIX}{label} at {address}", flush=True)
+    print(READY, flush=True)
+
+
+def parse_listening(line: str) -> tuple[str, str] | None:
+    """(label, address) of a line `announce` printed, or None for any other line."""
+    if not line.startswith(LISTENING_PREFIX):
+        return None
+    label, _, address = line[len(LISTENING_PREFIX) :].strip().rpartition(" at ")
+    return label, address
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -34,6 +56,7 @@ async def run_until_signalled(*components: Component) -> None:
         for component in components:
             started.append(component)  # before start(): a failed start must still be stopped
             await component.start()
+        announce(components)
         await stop_requested.wait()
     finally:
         for component in reversed(started):

@@ -7,17 +7,16 @@ import uuid
 
 import grpc
 
+from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.qpay_sim.control_client import SimulatorControl
-from entitlement_service.settings import EntitlementSettings
 from payment_service.settings import PaymentSettings
 
 
-async def run_demo(wait_seconds: float = 15.0) -> int:
+async def run_demo(pay_settings: PaymentSettings, ent_settings: EntitlementSettings, wait_seconds: float = 15.0) -> int:
     """Runs the purchase end to end and prints each step; 0 when the course ends up owned."""
-    pay_settings, ent_settings = PaymentSettings(), EntitlementSettings()
     course = common_pb2.ItemRef(kind="course", id="intro-to-qpay")
     user = f"demo-user-{uuid.uuid4().hex[:6]}"
     async with (

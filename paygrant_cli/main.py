@@ -7,72 +7,41 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from paygrant.runtime import configure_logging, run_until_signalled
+from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
+from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
+from paygrant.db import open_database
+from paygrant.qpay_sim.app import SimulatorProcess
+from paygrant.qpay_sim.config import SimulatorConfig
 from paygrant.qpay_sim.settings import SimulatorSettings
+from paygrant.runtime import configure_logging, run_until_signalled
+from paygrant_cli.demo import run_demo
+from paygrant_cli.outbox import run_outbox_command
+from paygrant_cli.stack import run_stack
+from payment_service.adapters.orm import SCHEMA as PAYMENT_SCHEMA
+from payment_service.bootstrap import PaymentApp
 from payment_service.settings import PaymentSettings
 
 
-async def _payment() -> None:
-    from payment_service.bootstrap import PaymentApp
-
-    await run_until_signalled(PaymentApp(PaymentSettings()))
-
-
-async def _relay() -> None:
-    from payment_service.bootstrap import PaymentApp
-
-    await run_until_signalled(PaymentApp(PaymentSettings(), serve=False, relay=True))
-
-
-async def _entitlement() -> None:
-    from entitlement_service.bootstrap import EntitlementApp
-
-    await run_until_signalled(EntitlementApp(EntitlementSettings()))
-
-
-async def _qpay_sim() -> None:
-    from paygrant.qpay_sim.app import SimulatorProcess
-    from paygrant.qpay_sim.config import SimulatorConfig
-
+def _simulator() -> SimulatorProcess:
     settings = SimulatorSettings()
     config = SimulatorConfig(
         client_id=settings.qpay_client_id,
         client_secret=settings.qpay_client_secret.get_secret_value(),
         invoice_code=settings.qpay_invoice_code,
     )
-    await run_until_signalled(SimulatorProcess(settings.qpay_sim_host, settings.qpay_sim_port, config))
+    return SimulatorProcess(settings.qpay_sim_host, settings.qpay_sim_port, config)
 
 
 async def _db_upgrade(service: str) -> None:
-    if service in ("payment", "all"):
-        from payment_service.bootstrap import migrate as migrate_payment
-
-        await migrate_payment(PaymentSettings().payment_database_url)
-        print("payment database is at the newest schema")
-    if service in ("entitlement", "all"):
-        from entitlement_service.bootstrap import open_database
-
-        await (await open_database(EntitlementSettings().entitlement_database_url)).dispose()
-        print("entitlement database is at the newest schema")
-
-
-async def _outbox(action: str, event_ids: list[str]) -> int:
-    from payment_service.bootstrap import open_unit_of_work_factory
-    from payment_service.service_layer.outbox_admin import outbox_report, retry_dead
-
-    async with open_unit_of_work_factory(PaymentSettings().payment_database_url) as uow_factory:
-        if action == "retry":
-            revived = await retry_dead(uow_factory, event_ids or None)
-            print(f"{revived} dead outbox row(s) queued for delivery again")
-            return 0
-        report = await outbox_report(uow_factory)
-    print("  ".join(f"{status.value.lower()}: {count}" for status, count in report.counts.items()))
-    for row in report.dead:
-        print(
-            f"DEAD {row.event_id} {row.event_type} payment {row.payment_id}, {row.attempts} attempts: {row.last_error}"
-        )
-    return 1 if report.dead else 0
+    targets = {
+        "payment": (PaymentSettings().payment_database_url, PAYMENT_SCHEMA),
+        "entitlement": (EntitlementSettings().entitlement_database_url, ENTITLEMENT_SCHEMA),
+    }
+    for name, (url, schema) in targets.items():
+        if service in (name, "all"):
+            async with open_database(url, schema):
+                print(f"{name} database is at the newest schema")  # opening it migrated it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,21 +70,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `paygrant` console script."""
     args = _parser().parse_args(argv)
     configure_logging(args.log_level)
-    if args.command == "up":
-        from paygrant_cli.stack import run_stack
-
-        return run_stack()
-    if args.command == "demo":
-        from paygrant_cli.demo import run_demo
-
-        return asyncio.run(run_demo())
-    if args.command == "outbox":
-        return asyncio.run(_outbox(args.outbox_command, getattr(args, "event_ids", [])))
-    runners = {"payment": _payment, "entitlement": _entitlement, "relay": _relay, "qpay-sim": _qpay_sim}
-    if args.command in runners:
-        asyncio.run(runners[args.command]())
-    else:
-        asyncio.run(_db_upgrade(args.service))
+    match args.command:
+        case "up":
+            return asyncio.run(run_stack())
+        case "demo":
+            return asyncio.run(run_demo(PaymentSettings(), EntitlementSettings()))
+        case "outbox":
+            url = PaymentSettings().payment_database_url
+            return asyncio.run(run_outbox_command(url, args.outbox_command, getattr(args, "event_ids", [])))
+        case "db":
+            asyncio.run(_db_upgrade(args.service))
+        case "payment":
+            asyncio.run(run_until_signalled(PaymentApp(PaymentSettings())))
+        case "relay":
+            asyncio.run(run_until_signalled(PaymentApp(PaymentSettings(), serve=False, relay=True)))
+        case "entitlement":
+            asyncio.run(run_until_signalled(EntitlementApp(EntitlementSettings())))
+        case "qpay-sim":
+            asyncio.run(run_until_signalled(_simulator()))
     return 0
 
 

@@ -97,13 +97,15 @@ class SimulatorProcess:
         self._running: RunningSimulator | None = None
 
     async def start(self) -> None:
-        """Serves and says where."""
+        """Serves on the configured address (port 0: any free port)."""
         self._running = await start_simulator(self._host, self._port, self._config)
-        print(
-            f"QPay simulator: QPay API at {self._running.base_url}, controls at {self._running.control_url} "
-            f"(client id {self._config.client_id}, invoice code {self._config.invoice_code})",
-            flush=True,
-        )
+
+    @property
+    def listening(self) -> dict[str, str]:
+        """Where the QPay API and the control endpoints answer, once started."""
+        if self._running is None:
+            return {}
+        return {"QPay simulator": self._running.base_url, "QPay simulator controls": self._running.control_url}
 
     async def stop(self) -> None:
         """Stops serving and sending callbacks."""

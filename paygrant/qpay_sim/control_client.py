@@ -48,3 +48,16 @@ class SimulatorControl:
     async def invoice(self, invoice_id: str) -> dict[str, Any]:
         """The simulator's record of an invoice and its payments."""
         return await self._call("GET", f"/invoices/{invoice_id}")
+
+    async def faults(self) -> dict[str, Any]:
+        """The faults switched on now."""
+        return await self._call("GET", "/faults")
+
+    async def revoke_tokens(self, refresh: bool = False) -> dict[str, Any]:
+        """Ends every access token (and, with `refresh`, every refresh token) before its expiry."""
+        return await self._call("POST", "/tokens/revoke", {"refresh": refresh})
+
+    async def requests(self) -> dict[str, int]:
+        """How many calls each QPay endpoint has answered (from /_sim/health)."""
+        counts: dict[str, int] = (await self._call("GET", "/health"))["requests"]
+        return counts

@@ -11,7 +11,7 @@ import pytest
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2_grpc
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
-from tests.conftest import CreateDatabase
+from tests.conftest import NewDatabase
 from tests.e2e.stack import Stack
 
 COURSE = common_pb2.ItemRef(kind="course", id="calculus-2")
@@ -19,13 +19,17 @@ PRICE = 2_990_000
 
 
 @pytest.fixture
-async def stack(
-    create_pg_database: CreateDatabase, redis_url: str, redis_prefix: str, tmp_path: Path
-) -> AsyncIterator[Stack]:
+def backend() -> str:
+    """The end-to-end stack runs as production does: on PostgreSQL."""
+    return "postgresql"
+
+
+@pytest.fixture
+async def stack(new_database: NewDatabase, redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Simulator, entitlement and payment services running as processes, with a course on sale."""
     running = Stack(
-        payment_db_url=await create_pg_database("payment"),
-        entitlement_db_url=await create_pg_database("entitlement"),
+        payment_db_url=await new_database("payment"),
+        entitlement_db_url=await new_database("entitlement"),
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         log_dir=tmp_path,

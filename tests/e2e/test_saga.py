@@ -12,7 +12,8 @@ import aiohttp
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from tests.e2e.conftest import COURSE, PRICE
-from tests.e2e.stack import Stack, eventually
+from tests.e2e.stack import Stack
+from tests.waiting import eventually
 
 Payments = payment_pb2_grpc.PaymentServiceStub
 Entitlements = entitlement_pb2_grpc.EntitlementServiceStub
