@@ -16,14 +16,13 @@ import time
 import uuid
 
 from bench.support import entitlement_process, fresh_database, postgres_available
-from paygrant.db import create_engine, session_factory, upgrade_to_head, utcnow
-from payment_service.adapters import orm
+from paygrant.db import utcnow
 from payment_service.adapters.entitlement_client import EntitlementClient
-from payment_service.bootstrap import MIGRATIONS
+from payment_service.bootstrap import open_units_of_work
 from payment_service.domain.events import EventType, PaidItem, PaymentEvent
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.service_layer.relay import OutboxRelay
-from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
 def _events(count: int) -> list[PaymentEvent]:
@@ -50,20 +49,13 @@ async def _enqueue(uow_factory: UnitOfWorkFactory, events: list[PaymentEvent]) -
 
 async def _through_relays(payment_url: str, client: EntitlementClient, count: int, relays: int) -> float:
     """Seconds for `relays` relays to deliver `count` fresh outbox rows."""
-    orm.start_mappers()
-    engine = create_engine(payment_url)
-    await upgrade_to_head(engine, MIGRATIONS)
-    sessions = session_factory(engine)
-    await _enqueue(lambda: UnitOfWork(sessions), _events(count))
-    policy = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=60)
-    workers = [
-        OutboxRelay(lambda: UnitOfWork(session_factory(engine)), client.apply, policy, poll_seconds=1)
-        for _ in range(relays)
-    ]
-    started = time.perf_counter()
-    delivered = sum(await asyncio.gather(*(w.deliver_due() for w in workers)))
-    elapsed = time.perf_counter() - started
-    await engine.dispose()
+    async with open_units_of_work(payment_url) as uow_factory:
+        await _enqueue(uow_factory, _events(count))
+        policy = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=60)
+        workers = [OutboxRelay(uow_factory, client.apply, policy, poll_seconds=1) for _ in range(relays)]
+        started = time.perf_counter()
+        delivered = sum(await asyncio.gather(*(w.deliver_due() for w in workers)))
+        elapsed = time.perf_counter() - started
     assert delivered == count, f"delivered {delivered} of {count}"
     return elapsed
 

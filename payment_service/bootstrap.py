@@ -1,4 +1,4 @@
-"""Wires the payment service: database, QPay, entitlement client, gRPC, callback, relay."""
+"""Wires the payment service: database, QPay, entitlement client, gRPC, callback, relay, sweep."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from paygrant.db import create_engine, is_sqlite, ping, session_factory, upgrade_to_head
+from paygrant.db import Database, is_sqlite, open_database, ping
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.runtime import Component
-from payment_service.settings import PaymentSettings
-from payment_service.adapters import orm
 from payment_service.adapters.entitlement_client import EntitlementClient
+from payment_service.adapters.orm import SCHEMA
 from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.adapters.qpay.client import QPayClient
+from payment_service.adapters.qpay.provider import QPayProvider
+from payment_service.domain.callback import CALLBACK_PATH
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.entrypoints.callback_http import create_callback_app
 from payment_service.entrypoints.grpc_servicer import PaymentServicer
@@ -28,30 +27,18 @@ from payment_service.service_layer.payment_confirmation import PaymentConfirmati
 from payment_service.service_layer.payment_sweep import PaymentSweep, SweepWindow
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from payment_service.settings import PaymentSettings
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
 @contextlib.asynccontextmanager
-async def open_unit_of_work_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-    """Units of work over a migrated payment database, for one-off tools such as the CLI."""
-    orm.start_mappers()
-    engine = create_engine(database_url)
-    try:
-        await upgrade_to_head(engine, MIGRATIONS)
-        sessions = session_factory(engine)
-        yield lambda: UnitOfWork(sessions)
-    finally:
-        await engine.dispose()
-
-
-async def migrate(database_url: str) -> None:
-    """Brings the payment database to the newest schema (`paygrant db upgrade`)."""
-    async with open_unit_of_work_factory(database_url):
-        pass  # opening it migrates
+async def open_units_of_work(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work over the payment database, migrated to the newest schema first (CLI, tools)."""
+    async with open_database(database_url, SCHEMA) as database:
+        yield lambda: UnitOfWork(database.sessions)
 
 
 class PaymentApp:
@@ -59,6 +46,7 @@ class PaymentApp:
 
     Each part that starts registers its own shutdown, so stop() (or a failed start) undoes
     exactly what was started, newest first: serving stops before the relay and the database.
+    After start(), `grpc_port` is the bound gRPC port and `listening` maps a label to each address.
     """
 
     def __init__(self, settings: PaymentSettings, *, serve: bool = True, relay: bool | None = None) -> None:
@@ -66,10 +54,9 @@ class PaymentApp:
         self._serve = serve
         self._run_relay = settings.relay_enabled if relay is None else relay
         self._started = contextlib.AsyncExitStack()
-        self.engine: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
         self.grpc_port = 0
-        self.callback_port = 0
+        self.listening: dict[str, str] = {}
 
     async def start(self) -> None:
         """Migrates, connects, and starts whatever this process runs; undoes it all if a step fails."""
@@ -82,20 +69,18 @@ class PaymentApp:
     async def stop(self) -> None:
         """Stops everything that was started, newest first; safe to call more than once."""
         await self._started.aclose()
-        self.engine = self.relay = None
+        self.relay = None
+        self.grpc_port = 0
+        self.listening = {}
 
     async def _start(self) -> None:
         s = self.settings
-        orm.start_mappers()
-        engine = self.engine = create_engine(s.payment_database_url)
-        self._started.push_async_callback(engine.dispose)
-        await upgrade_to_head(engine, MIGRATIONS)
+        database = await self._started.enter_async_context(open_database(s.payment_database_url, SCHEMA))
         entitlements = EntitlementClient(s.entitlement_target, s.relay_call_timeout_seconds)
         await self._component(entitlements)
-        sessions = session_factory(engine)
 
         def uow_factory() -> UnitOfWork:
-            return UnitOfWork(sessions, on_outbox_commit=self._wake_relay)
+            return UnitOfWork(database.sessions, on_outbox_commit=self._wake_relay)
 
         if self._run_relay:
             policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)
@@ -104,10 +89,10 @@ class PaymentApp:
             if not is_sqlite(s.payment_database_url):
                 await self._component(OutboxNotifications(s.payment_database_url, self.relay.wake))
         if self._serve:
-            await self._start_serving(engine, uow_factory, entitlements)
+            await self._start_serving(database, uow_factory, entitlements)
 
     async def _start_serving(
-        self, engine: AsyncEngine, uow_factory: UnitOfWorkFactory, entitlements: EntitlementClient
+        self, database: Database, uow_factory: UnitOfWorkFactory, entitlements: EntitlementClient
     ) -> None:
         s = self.settings
         qpay = QPayClient(
@@ -115,26 +100,29 @@ class PaymentApp:
         )
         await qpay.start()
         self._started.push_async_callback(qpay.close)
-        checkout_config = CheckoutConfig(
-            s.qpay_invoice_code, s.callback_public_url, dt.timedelta(seconds=s.checkout_ttl_seconds)
+        provider = QPayProvider(qpay, s.qpay_invoice_code)
+        confirmation = PaymentConfirmation(
+            uow_factory, provider, dt.timedelta(seconds=s.check_payment_interval_seconds)
         )
-        checkouts = Checkouts(uow_factory, qpay, entitlements, checkout_config)
-        confirmation = PaymentConfirmation(uow_factory, qpay, dt.timedelta(seconds=s.check_payment_interval_seconds))
-        servicer = PaymentServicer(uow_factory, checkouts, confirmation)
+        callback_base_url = await self._start_callback_listener(confirmation)
+        checkouts = Checkouts(
+            uow_factory,
+            provider,
+            entitlements,
+            CheckoutConfig(callback_base_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
+        )
         grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
             service_names=[SERVICE_NAME],
-            register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server),
-            is_ready=lambda: ping(engine),
+            register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
+                PaymentServicer(uow_factory, checkouts, confirmation), server
+            ),
+            is_ready=lambda: ping(database.engine),
         )
         self.grpc_port = await grpc_server.start()
         self._started.push_async_callback(grpc_server.stop)
-        http = web.AppRunner(create_callback_app(confirmation), access_log=None)
-        await http.setup()
-        self._started.push_async_callback(http.cleanup)
-        await web.TCPSite(http, s.callback_host, s.callback_port).start()
-        self.callback_port = http.addresses[0][1]
+        self.listening["PaymentService gRPC"] = f"{s.payment_grpc_host}:{self.grpc_port}"
         if s.sweep_enabled:
             window = SweepWindow(
                 lead=dt.timedelta(seconds=s.sweep_lead_seconds),
@@ -142,13 +130,18 @@ class PaymentApp:
                 recheck=dt.timedelta(seconds=s.sweep_recheck_seconds),
             )
             await self._component(PaymentSweep(uow_factory, confirmation, window, s.sweep_interval_seconds))
-        log.info(
-            "payment service: gRPC on %s:%d, QPay callback on http://%s:%d/qpay/callback",
-            s.payment_grpc_host,
-            self.grpc_port,
-            s.callback_host,
-            self.callback_port,
-        )
+        log.info("payment service: %s", ", ".join(f"{label} on {address}" for label, address in self.listening.items()))
+
+    async def _start_callback_listener(self, confirmation: PaymentConfirmation) -> str:
+        """Starts the HTTP listener QPay calls back; returns the base URL to give QPay."""
+        s = self.settings
+        http = web.AppRunner(create_callback_app(confirmation), access_log=None)
+        await http.setup()
+        self._started.push_async_callback(http.cleanup)
+        await web.TCPSite(http, s.callback_host, s.callback_port).start()
+        bound = f"http://{s.callback_host}:{http.addresses[0][1]}"
+        self.listening["QPay callback"] = bound + CALLBACK_PATH
+        return s.callback_public_url or bound
 
     async def _component(self, component: Component) -> None:
         """Starts a component and registers its shutdown."""

@@ -18,8 +18,9 @@ class PaymentSettings(BaseSettings):
     payment_grpc_port: int = 50051
     callback_host: str = "127.0.0.1"
     callback_port: int = 8081
-    # The address QPay reaches the callback listener at (a public URL in production).
-    callback_public_url: str = "http://127.0.0.1:8081"
+    # The address QPay reaches the callback listener at (a public URL in production);
+    # unset: the listener's own bound address, http://{callback_host}:{bound port}.
+    callback_public_url: str | None = None
     qpay_base_url: str = "http://127.0.0.1:8090/v2"
     qpay_client_id: str = "TEST_MERCHANT"
     qpay_client_secret: SecretStr = SecretStr("123456")

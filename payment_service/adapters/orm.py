@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,18 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
 )
 from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import registry, relationship
 
-from paygrant.db import Schema, UTCDateTime
+from paygrant.db import NAMING_CONVENTION, Schema, UTCDateTime
 from payment_service.domain.catalog import Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
-from payment_service.domain.outbox import OutboxStatus
+from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.payment import Payment, PaymentStatus
 
-metadata = MetaData()
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
 
 # SQLite autoincrements only INTEGER PRIMARY KEY columns.
@@ -100,13 +100,15 @@ payments = Table(
     Column("id", String(36), primary_key=True),
     # One row per QPay payment: a duplicated callback cannot record it twice (I3).
     Column("qpay_payment_id", String(64), unique=True),
-    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), nullable=False, index=True),
+    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), nullable=False),
     Column("user_id", String(128), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", _status(PaymentStatus), nullable=False),
-    Column("paid_at", UTCDateTime, nullable=False, index=True),
+    Column("paid_at", UTCDateTime, nullable=False),
     Column("refunded_at", UTCDateTime),
+    Index("ix_payments_session_id", "session_id"),
+    Index("ix_payments_paid_at", "paid_at"),
 )
 
 outbox = Table(
@@ -115,7 +117,7 @@ outbox = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("event_type", String(32), nullable=False),
-    Column("payment_id", String(36), nullable=False, index=True),
+    Column("payment_id", String(36), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("status", _status(OutboxStatus), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -123,27 +125,9 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Index("ix_outbox_payment_id", "payment_id"),
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
-
-
-class OutboxMessage:
-    """One outbox row: an event waiting for (or done with) delivery."""
-
-    def __init__(
-        self, *, event_id: str, event_type: str, payment_id: str, payload: dict[str, Any], created_at: dt.datetime
-    ) -> None:
-        self.event_id = event_id
-        self.event_type = event_type
-        self.payment_id = payment_id
-        self.payload = payload
-        self.status = OutboxStatus.PENDING
-        self.attempts = 0
-        self.next_attempt_at = created_at
-        self.last_error: str | None = None
-        self.created_at = created_at
-        self.sent_at: dt.datetime | None = None
-        self.id: int | None = None
 
 
 _mapped = False
@@ -173,7 +157,13 @@ def start_mappers() -> None:
     )
     mapper_registry.map_imperatively(Payment, payments)
     mapper_registry.map_imperatively(OutboxMessage, outbox)
+    event.listen(CheckoutSession, "load", _no_events_yet)
     _mapped = True
+
+
+def _no_events_yet(session: CheckoutSession, _context: Any) -> None:
+    # Loading does not call __init__; a loaded session has recorded nothing new yet.
+    session.events = []
 
 
 SCHEMA = Schema(metadata, Path(__file__).resolve().parent.parent / "migrations", start_mappers)

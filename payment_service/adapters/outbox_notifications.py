@@ -23,7 +23,10 @@ CHANNEL = "paygrant_outbox"
 
 
 class OutboxNotifications(BackgroundService):
-    """Listens on the outbox channel and calls `on_notify` for each notification."""
+    """Listens on the outbox channel and calls `on_notify` for each notification.
+
+    `listening` is set while LISTEN is active, and cleared when the connection drops.
+    """
 
     name = "outbox-notifications"
 
@@ -31,6 +34,7 @@ class OutboxNotifications(BackgroundService):
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._on_notify = on_notify
         self._reconnect_seconds = reconnect_seconds
+        self.listening = asyncio.Event()
 
     async def run(self) -> None:
         """Listens, reconnecting when the connection drops, forever."""
@@ -44,6 +48,7 @@ class OutboxNotifications(BackgroundService):
             try:
                 await self._listen_until_closed(connection)
             finally:
+                self.listening.clear()
                 with contextlib.suppress(Exception):
                     await connection.close()
 
@@ -51,6 +56,7 @@ class OutboxNotifications(BackgroundService):
         closed = asyncio.Event()
         connection.add_termination_listener(lambda _connection: closed.set())
         await connection.add_listener(CHANNEL, self._notified)
+        self.listening.set()
         self._on_notify()  # rows may have committed while nobody listened
         await closed.wait()
         log.warning("outbox listener connection closed; reconnecting")

@@ -1,22 +1,20 @@
-"""Repositories: the only code that knows how aggregates are queried and stored."""
+"""SQLAlchemy repositories of the catalog, checkout sessions and payments."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.adapters.orm import OutboxMessage, checkout_sessions, outbox, payments, products
+from payment_service.adapters.orm import checkout_sessions, payments, products
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.events import PaymentEvent
-from payment_service.domain.outbox import OutboxStatus
 from payment_service.domain.payment import Payment
 
 
-class CatalogRepository:
+class SqlCatalogRepository:
     """Products by item."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -46,19 +44,21 @@ class CatalogRepository:
         return (await self._session.scalars(query)).all()
 
 
-class CheckoutRepository:
-    """Checkout sessions, with their lines and invoice."""
+class SqlCheckoutRepository:
+    """Checkout sessions, with their lines and invoice; remembers every session it handed out."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.seen: set[CheckoutSession] = set()
 
     def add(self, checkout: CheckoutSession) -> None:
         """Stages a new session."""
         self._session.add(checkout)
+        self.seen.add(checkout)
 
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
         """A session by id; `for_update` locks its row until commit (PostgreSQL)."""
-        return await self._session.get(CheckoutSession, session_id, with_for_update=for_update)
+        return self._saw(await self._session.get(CheckoutSession, session_id, with_for_update=for_update))
 
     async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
         """Records that QPay is being asked about the session now, unless it was within `interval`.
@@ -93,10 +93,15 @@ class CheckoutRepository:
     async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
         """The session a CreateCheckout with this key made, if any."""
         query = select(CheckoutSession).where(checkout_sessions.c.idempotency_key == key)
-        return (await self._session.scalars(query)).one_or_none()
+        return self._saw((await self._session.scalars(query)).one_or_none())
+
+    def _saw(self, checkout: CheckoutSession | None) -> CheckoutSession | None:
+        if checkout is not None:
+            self.seen.add(checkout)
+        return checkout
 
 
-class PaymentRepository:
+class SqlPaymentRepository:
     """Recorded payments."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -114,57 +119,3 @@ class PaymentRepository:
         """A payment by QPay's id."""
         query = select(Payment).where(payments.c.qpay_payment_id == qpay_payment_id)
         return (await self._session.scalars(query)).one_or_none()
-
-
-class OutboxRepository:
-    """The transactional outbox: rows are added in the caller's transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self.added = 0
-
-    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
-        """Stages the event for delivery; it commits (or not) with everything else."""
-        self._session.add(
-            OutboxMessage(
-                event_id=event.event_id,
-                event_type=event.type.value,
-                payment_id=event.payment_id,
-                payload=event.to_payload(),
-                created_at=now,
-            )
-        )
-        self.added += 1
-
-    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
-        """Locks the oldest due pending row that no other relay holds (SKIP LOCKED)."""
-        query = (
-            select(OutboxMessage)
-            .where(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now)
-            .order_by(outbox.c.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        return (await self._session.scalars(query)).one_or_none()
-
-    async def count_by_status(self) -> dict[OutboxStatus, int]:
-        """How many rows are pending, sent and dead."""
-        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
-        return {OutboxStatus(status): count for status, count in (await self._session.execute(query)).all()}
-
-    async def dead(self, limit: int) -> Sequence[OutboxMessage]:
-        """The oldest rows that stopped being retried, for an operator to look at."""
-        query = select(OutboxMessage).where(outbox.c.status == OutboxStatus.DEAD).order_by(outbox.c.id).limit(limit)
-        return (await self._session.scalars(query)).all()
-
-    async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
-        """Puts dead rows (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""
-        statement = update(outbox).where(outbox.c.status == OutboxStatus.DEAD)
-        if event_ids is not None:
-            statement = statement.where(outbox.c.event_id.in_(event_ids))
-        result = await self._session.execute(
-            statement.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now).execution_options(
-                synchronize_session=False
-            )
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -5,22 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from paygrant.contract_rules import id_problem, kind_problem
-from payment_service.domain.errors import InvalidRequest
-
-
-def require_kind(kind: str, field: str) -> None:
-    """Raises InvalidRequest naming `field` unless `kind` is a valid item kind."""
-    problem = kind_problem(kind)
-    if problem:
-        raise InvalidRequest(field, problem)
-
-
-def require_id(value: str, field: str) -> None:
-    """Raises InvalidRequest naming `field` unless `value` is a valid caller-chosen id."""
-    problem = id_problem(value)
-    if problem:
-        raise InvalidRequest(field, problem)
+from payment_service.domain.validation import require_id, require_kind
 
 
 @dataclass(frozen=True, order=True)

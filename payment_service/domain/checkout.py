@@ -1,12 +1,15 @@
-"""The checkout session: a priced cart, its QPay invoice and its lifecycle."""
+"""The checkout session: a priced cart, its QPay invoice, its lifecycle, and the payment that pays it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import InvalidTransition
+from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.payment import Payment
 
 
 class CheckoutStatus(enum.StrEnum):
@@ -47,9 +50,13 @@ class Invoice:
 
 
 class CheckoutSession:
-    """Aggregate root of a checkout. Mapped onto `checkout_sessions` by the ORM adapter."""
+    """Aggregate root of a checkout. Mapped onto `checkout_sessions` by the ORM adapter.
+
+    `events` holds what happened to it since it was loaded; the unit of work writes them to the outbox.
+    """
 
     invoice: Invoice | None
+    events: list[PaymentEvent]
 
     def __init__(
         self,
@@ -79,11 +86,41 @@ class CheckoutSession:
         self.paid_at: dt.datetime | None = None
         self.last_checked_at: dt.datetime | None = None
         self.invoice = None
+        self.events = []
 
     @property
     def is_free(self) -> bool:
         """A zero-amount cart completes without QPay."""
         return self.amount == 0
+
+    def record_payment(self, qpay_payment_id: str | None, amount: int, at: dt.datetime) -> Payment:
+        """The one way a payment is recorded: builds it, marks the session paid and announces PaymentCompleted.
+
+        A second payment of a paid session is recorded and announced too (the money was taken),
+        while the session keeps pointing at the first.
+        """
+        payment = Payment(
+            id=str(uuid.uuid4()),
+            qpay_payment_id=qpay_payment_id,
+            session_id=self.id,
+            user_id=self.user_id,
+            amount=amount,
+            currency=self.currency,
+            paid_at=at,
+        )
+        self.mark_paid(payment.id, at)
+        self.events.append(
+            PaymentEvent(
+                event_id=str(uuid.uuid4()),
+                type=EventType.PAYMENT_COMPLETED,
+                payment_id=payment.id,
+                user_id=self.user_id,
+                currency=self.currency,
+                items=tuple(PaidItem(line.kind, line.item_id, line.amount) for line in self.lines),
+                occurred_at=at,
+            )
+        )
+        return payment
 
     def mark_paid(self, payment_id: str, at: dt.datetime) -> None:
         """Records the payment that paid the session; a later second payment keeps the first."""

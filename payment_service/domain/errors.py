@@ -59,3 +59,7 @@ class DeliveryFailed(UpstreamUnavailable):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class UnknownPayment(PaymentServiceError):
+    """The payment provider has no payment of that id."""

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import uuid
 from dataclasses import dataclass
 from typing import Any
-
-from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.payment import Payment
 
 
 class EventType(enum.StrEnum):
@@ -62,16 +58,3 @@ class PaymentEvent:
             items=tuple(PaidItem(i["kind"], i["id"], i["amount"]) for i in payload["items"]),
             occurred_at=dt.datetime.fromisoformat(payload["occurred_at"]),
         )
-
-
-def payment_completed(session: CheckoutSession, payment: Payment) -> PaymentEvent:
-    """Announces that `payment` paid for the session's items."""
-    return PaymentEvent(
-        event_id=str(uuid.uuid4()),
-        type=EventType.PAYMENT_COMPLETED,
-        payment_id=payment.id,
-        user_id=session.user_id,
-        currency=session.currency,
-        items=tuple(PaidItem(line.kind, line.item_id, line.amount) for line in session.lines),
-        occurred_at=payment.paid_at,
-    )

@@ -1,4 +1,4 @@
-"""The outbox's delivery rules: retry with backoff and jitter, then dead."""
+"""The outbox: a message per event, delivered at least once, retried with backoff and jitter, then dead."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import datetime as dt
 import enum
 import random
 from dataclasses import dataclass
+from typing import Any
+
+from payment_service.domain.events import PaymentEvent
 
 
 class OutboxStatus(enum.StrEnum):
@@ -30,5 +33,72 @@ class RetryPolicy:
         return dt.timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
     def is_exhausted(self, attempts: int) -> bool:
-        """True once a row has failed as often as it may."""
+        """True once a message has failed as often as it may."""
         return attempts >= self.max_attempts
+
+
+class UndecodableMessage(ValueError):
+    """The stored payload is not a PaymentEvent (written by a buggy or older version)."""
+
+
+class OutboxMessage:
+    """One event waiting for (or done with) delivery. Mapped onto `outbox` by the ORM adapter.
+
+    PENDING --mark_sent--> SENT; PENDING --record_failure--> PENDING (later) or DEAD.
+    """
+
+    id: int | None
+
+    def __init__(
+        self, *, event_id: str, event_type: str, payment_id: str, payload: dict[str, Any], created_at: dt.datetime
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.payment_id = payment_id
+        self.payload = payload
+        self.status = OutboxStatus.PENDING
+        self.attempts = 0
+        self.next_attempt_at = created_at
+        self.last_error: str | None = None
+        self.created_at = created_at
+        self.sent_at: dt.datetime | None = None
+        self.id = None
+
+    @classmethod
+    def of(cls, event: PaymentEvent, now: dt.datetime) -> OutboxMessage:
+        """The message announcing `event`, due at once."""
+        return cls(
+            event_id=event.event_id,
+            event_type=event.type.value,
+            payment_id=event.payment_id,
+            payload=event.to_payload(),
+            created_at=now,
+        )
+
+    def event(self) -> PaymentEvent:
+        """The event to deliver; UndecodableMessage when the payload cannot be read."""
+        try:
+            return PaymentEvent.from_payload(self.event_id, self.event_type, self.payload)
+        except (KeyError, TypeError, ValueError) as error:
+            raise UndecodableMessage(f"undecodable outbox row: {error!r}") from error
+
+    def mark_sent(self, now: dt.datetime) -> None:
+        """The receiver applied the event."""
+        self.attempts += 1
+        self.status = OutboxStatus.SENT
+        self.sent_at = now
+        self.last_error = None
+
+    def record_failure(self, error_text: str, permanent: bool, policy: RetryPolicy, now: dt.datetime) -> None:
+        """A delivery failed: retry later under `policy`, or dead when `permanent` or out of attempts."""
+        self.attempts += 1
+        self.last_error = error_text
+        if permanent or policy.is_exhausted(self.attempts):
+            self.status = OutboxStatus.DEAD
+        else:
+            self.next_attempt_at = now + policy.delay(self.attempts)
+
+    @property
+    def is_dead(self) -> bool:
+        """True once the relay stopped trying."""
+        return self.status is OutboxStatus.DEAD

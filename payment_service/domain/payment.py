@@ -6,10 +6,13 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from payment_service.domain.checkout import CheckoutSession
 from payment_service.domain.errors import InvalidTransition, PaymentServiceError
 from payment_service.domain.money import to_major
+
+if TYPE_CHECKING:  # the session records payments, so it imports this module
+    from payment_service.domain.checkout import CheckoutSession
 
 
 class PaymentStatus(enum.StrEnum):
@@ -25,13 +28,14 @@ class PaymentRejected(PaymentServiceError):
 
 @dataclass(frozen=True)
 class ReportedPayment:
-    """A payment as QPay reports it, in the terms the rules need."""
+    """A payment as the provider (QPay) reports it, in the terms the rules need."""
 
     qpay_payment_id: str
     invoice_id: str
     status: str
     amount: Decimal
     currency: str
+    paid_at: dt.datetime | None = None
 
 
 class Payment:

@@ -10,6 +10,7 @@ import logging
 from aiohttp import web
 
 from payment_service.domain import errors
+from payment_service.domain.callback import CALLBACK_PATH, CallbackQuery
 from payment_service.domain.payment import PaymentRejected
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 
@@ -29,11 +30,8 @@ def create_callback_app(confirmation: PaymentConfirmation) -> web.Application:
     """The aiohttp application serving QPay's callback and a liveness probe."""
 
     async def callback(request: web.Request) -> web.Response:
-        query = request.query
         try:
-            await confirmation.on_callback(
-                query.get("session_id", ""), query.get("secret", ""), query.get("qpay_payment_id", "")
-            )
+            await confirmation.on_callback(CallbackQuery.parse(request.query))
         except errors.PaymentServiceError as error:
             status = next((code for cls, code in _REFUSALS if isinstance(error, cls)), 500)
             log.warning("callback refused (%d): %s", status, error)
@@ -44,6 +42,6 @@ def create_callback_app(confirmation: PaymentConfirmation) -> web.Application:
         return web.Response(text="ok")
 
     app = web.Application()
-    app.router.add_get("/qpay/callback", callback)
+    app.router.add_get(CALLBACK_PATH, callback)
     app.router.add_get("/healthz", healthz)
     return app

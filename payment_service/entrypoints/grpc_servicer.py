@@ -16,7 +16,8 @@ from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.payment import Payment
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
-from payment_service.service_layer.payment_confirmation import PaymentConfirmation, get_payment
+from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.queries import get_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]

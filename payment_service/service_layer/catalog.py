@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
-from payment_service.domain.catalog import ItemRef, Product, require_kind
+from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.errors import AlreadyRecorded, InvalidRequest
 from payment_service.domain.money import normalize_currency
+from payment_service.domain.validation import require_kind
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 MAX_TITLE = 200

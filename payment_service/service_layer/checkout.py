@@ -1,4 +1,4 @@
-"""Use cases of checkout: price a cart, open its QPay invoice, read it back."""
+"""Use cases of checkout: price a cart, open its invoice with the payment provider, read it back."""
 
 from __future__ import annotations
 
@@ -6,29 +6,26 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode
 
 from paygrant.db import utcnow
-from payment_service.adapters.qpay.client import QPayClient
-from payment_service.adapters.qpay.errors import QPayError, qpay_failure
-from payment_service.adapters.qpay.models import InvoiceRequest
-from payment_service.domain.catalog import ItemRef, require_id
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
+from payment_service.domain.callback import callback_url, hash_secret, new_secret
+from payment_service.domain.catalog import ItemRef
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.errors import (
     AlreadyRecorded,
     Conflict,
     FailedPrecondition,
     InvalidRequest,
     NotFound,
+    PaymentServiceError,
 )
-from payment_service.domain.events import payment_completed
-from payment_service.domain.money import to_major
-from payment_service.domain.payment import Payment
+from payment_service.domain.validation import require_id
+from payment_service.service_layer.payment_provider import PaymentProvider
+from payment_service.service_layer.queries import load_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -61,28 +58,11 @@ class CreateCheckout:
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def load_checkout(uow_factory: UnitOfWorkFactory, session_id: str) -> CheckoutSession:
-    """The session with this id; InvalidRequest or NotFound naming `session_id` otherwise."""
-    if not session_id:
-        raise InvalidRequest("session_id", "is required")
-    async with uow_factory() as uow:
-        session = await uow.checkouts.get(session_id)
-    if session is None:
-        raise NotFound(f"checkout {session_id} does not exist", "session_id")
-    return session
-
-
-def hash_secret(secret: str) -> str:
-    """Sessions store only a hash of their callback secret."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class CheckoutConfig:
     """What checkout needs from the settings."""
 
-    invoice_code: str
-    callback_public_url: str
+    callback_base_url: str  # where the provider reaches the callback listener, without the path
     ttl: dt.timedelta
 
 
@@ -96,10 +76,14 @@ class Checkouts:
     """CreateCheckout and GetCheckout."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, qpay: QPayClient, ownership: OwnershipLookup, config: CheckoutConfig
+        self,
+        uow_factory: UnitOfWorkFactory,
+        provider: PaymentProvider,
+        ownership: OwnershipLookup,
+        config: CheckoutConfig,
     ) -> None:
         self._uow_factory = uow_factory
-        self._qpay = qpay
+        self._provider = provider
         self._ownership = ownership
         self._config = config
 
@@ -111,7 +95,8 @@ class Checkouts:
             return existing
         session, secret = await self._price(command)
         if not session.is_free:
-            session.invoice = await self._open_invoice(session, secret)
+            url = callback_url(self._config.callback_base_url, session.id, secret)
+            session.invoice = await self._provider.open_invoice(session, url)
         try:
             await self._store(session)
         except AlreadyRecorded:
@@ -157,7 +142,7 @@ class Checkouts:
             if item in owned:
                 raise FailedPrecondition(f"user already owns {item.kind}/{item.id}", f"items[{index}]")
         now = utcnow()
-        secret = secrets.token_urlsafe(32)
+        secret = new_secret()
         session = CheckoutSession(
             id=str(uuid.uuid4()),
             idempotency_key=command.idempotency_key,
@@ -172,43 +157,15 @@ class Checkouts:
         return session, secret
 
     async def _store(self, session: CheckoutSession) -> None:
-        """Stores the session; a free one is paid at once, with its outbox row, in the same transaction."""
+        """Stores the session; a free one is paid at once, its PaymentCompleted in the same transaction."""
         async with self._uow_factory() as uow:
             uow.checkouts.add(session)
             if session.is_free:
-                payment = Payment(
-                    id=str(uuid.uuid4()),
-                    qpay_payment_id=None,
-                    session_id=session.id,
-                    user_id=session.user_id,
-                    amount=0,
-                    currency=session.currency,
-                    paid_at=session.created_at,
-                )
-                session.mark_paid(payment.id, payment.paid_at)
-                uow.payments.add(payment)
-                uow.outbox.add(payment_completed(session, payment), payment.paid_at)
+                uow.payments.add(session.record_payment(None, 0, session.created_at))
             await uow.commit()
-
-    async def _open_invoice(self, session: CheckoutSession, secret: str) -> Invoice:
-        query = urlencode({"session_id": session.id, "secret": secret})
-        request = InvoiceRequest(
-            invoice_code=self._config.invoice_code,
-            sender_invoice_no=session.id,
-            invoice_receiver_code=session.user_id[:45],
-            invoice_description=", ".join(line.title for line in session.lines)[:255],
-            amount=to_major(session.amount, session.currency),
-            callback_url=f"{self._config.callback_public_url.rstrip('/')}/qpay/callback?{query}",
-        )
-        try:
-            created = await self._qpay.create_invoice(request)
-        except QPayError as error:
-            raise qpay_failure("create the invoice", error) from error
-        deeplinks = [{"name": link.name, "link": link.link} for link in created.deeplinks]
-        return Invoice(created.invoice_id, created.qr_text, created.qr_image, created.short_url, deeplinks)
 
     async def _cancel_invoice_quietly(self, invoice_id: str) -> None:
         try:
-            await self._qpay.cancel_invoice(invoice_id)
-        except QPayError as error:
+            await self._provider.cancel_invoice(invoice_id)
+        except PaymentServiceError as error:
             log.warning("could not cancel orphan invoice %s: %s", invoice_id, error)

@@ -1,8 +1,8 @@
-"""The outbox relay: delivers each outbox row to the entitlement service, at least once.
+"""The outbox relay: delivers each outbox message to the entitlement service, at least once.
 
-A row is claimed with FOR UPDATE SKIP LOCKED (PostgreSQL), so many relays can run side by
-side; the lock is held while the row is delivered, so a relay that dies mid-delivery
-releases it and another delivers it again (the receiver applies each event id once).
+A message is claimed with FOR UPDATE SKIP LOCKED (PostgreSQL), so many relays can run side by
+side; the lock is held while it is delivered, so a relay that dies mid-delivery releases it and
+another delivers it again (the receiver applies each event id once).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from paygrant.db import utcnow
 from paygrant.runtime import BackgroundService
-from payment_service.adapters.orm import OutboxMessage
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
-from payment_service.domain.outbox import OutboxStatus, RetryPolicy
+from payment_service.domain.outbox import OutboxMessage, RetryPolicy, UndecodableMessage
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,11 @@ Deliver = Callable[[PaymentEvent], Awaitable[None]]
 
 
 class OutboxRelay(BackgroundService):
-    """Delivers due outbox rows; woken by wake() after a commit, else polls."""
+    """Delivers due messages; woken by wake() after a commit, else polls.
+
+    `idle` is set whenever a pass found nothing more to deliver and the relay is about to wait
+    with no wake-up pending; wake() clears it.
+    """
 
     name = "outbox-relay"
 
@@ -38,13 +41,15 @@ class OutboxRelay(BackgroundService):
         self._policy = policy
         self._poll_seconds = poll_seconds
         self._wakeup = asyncio.Event()
+        self.idle = asyncio.Event()
 
     def wake(self) -> None:
-        """Asks the loop to look for rows now rather than at its next poll."""
+        """Asks the loop to look for messages now rather than at its next poll."""
+        self.idle.clear()
         self._wakeup.set()
 
     async def deliver_due(self) -> int:
-        """Delivers rows until none is due; returns how many rows were attempted."""
+        """Delivers messages until none is due; returns how many were attempted."""
         attempted = 0
         while await self._deliver_one():
             attempted += 1
@@ -57,40 +62,31 @@ class OutboxRelay(BackgroundService):
                 await self.deliver_due()
             except Exception:  # the database may be briefly away; the loop must outlive it
                 log.exception("outbox relay pass failed; retrying after the poll interval")
+            if not self._wakeup.is_set():
+                self.idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
             self._wakeup.clear()
 
     async def _deliver_one(self) -> bool:
         async with self._uow_factory() as uow:
-            row = await uow.outbox.claim_next(utcnow())
-            if row is None:
+            message = await uow.outbox.claim_next(utcnow())
+            if message is None:
                 return False
-            row.attempts += 1
-            try:
-                # A row that cannot be decoded must not block the rows behind it: it goes dead.
-                event = PaymentEvent.from_payload(row.event_id, row.event_type, row.payload)
-            except (KeyError, TypeError, ValueError) as error:
-                decode_error = DeliveryFailed(f"undecodable outbox row: {error!r}", permanent=True)
-                self._record_failure(row, decode_error)
-                await uow.commit()
-                return True
-            try:
-                await self._deliver(event)
-            except DeliveryFailed as error:
-                self._record_failure(row, error)
-            else:
-                row.status = OutboxStatus.SENT
-                row.sent_at = utcnow()
-                row.last_error = None
+            await self._attempt(message)
             await uow.commit()
             return True
 
-    def _record_failure(self, row: OutboxMessage, error: DeliveryFailed) -> None:
-        row.last_error = str(error)
-        if error.permanent or self._policy.is_exhausted(row.attempts):
-            row.status = OutboxStatus.DEAD
-            log.error("outbox event %s is dead after %d attempts: %s", row.event_id, row.attempts, error)
+    async def _attempt(self, message: OutboxMessage) -> None:
+        try:
+            # A message that cannot be decoded must not block the ones behind it: it goes dead at once.
+            await self._deliver(message.event())
+        except (UndecodableMessage, DeliveryFailed) as error:
+            permanent = not isinstance(error, DeliveryFailed) or error.permanent
+            message.record_failure(str(error), permanent, self._policy, utcnow())
+            if message.is_dead:
+                log.error("outbox event %s is dead after %d attempts: %s", message.event_id, message.attempts, error)
+            else:
+                log.warning("outbox event %s attempt %d failed: %s", message.event_id, message.attempts, error)
         else:
-            row.next_attempt_at = utcnow() + self._policy.delay(row.attempts)
-            log.warning("outbox event %s attempt %d failed: %s", row.event_id, row.attempts, error)
+            message.mark_sent(utcnow())

@@ -1,29 +1,81 @@
-"""The unit of work: one transaction per use case, rolled back unless committed."""
+"""The unit of work: one transaction per use case, rolled back unless committed.
+
+On commit it writes the events its aggregates recorded to the outbox first, so a state change
+and the message announcing it commit together or not at all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import abc
+from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import Self
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from payment_service.adapters.repository import (
+from paygrant.db import unique_violations, utcnow
+from payment_service.adapters.orm import metadata
+from payment_service.adapters.outbox_repository import SqlOutboxRepository
+from payment_service.adapters.repository import SqlCatalogRepository, SqlCheckoutRepository, SqlPaymentRepository
+from payment_service.domain.errors import AlreadyRecorded
+from payment_service.domain.events import PaymentEvent
+from payment_service.service_layer.repositories import (
     CatalogRepository,
     CheckoutRepository,
     OutboxRepository,
     PaymentRepository,
 )
-from payment_service.domain.errors import AlreadyRecorded
+
+# The unique facts use cases expect a concurrent request to win; any other violation is a bug and passes through.
+EXPECTED_RACES: dict[str, Callable[[], Exception]] = {
+    "uq_payments_qpay_payment_id": AlreadyRecorded,
+    "uq_checkout_sessions_idempotency_key": AlreadyRecorded,
+    "pk_products": AlreadyRecorded,
+}
 
 
-class UnitOfWork:
-    """Gives a use case its repositories over one database transaction."""
+class AbstractUnitOfWork(abc.ABC):
+    """The repositories of one transaction; leaving without commit() rolls back."""
 
     catalog: CatalogRepository
     checkouts: CheckoutRepository
     payments: PaymentRepository
     outbox: OutboxRepository
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        """Stages the events the aggregates recorded as outbox messages, then commits everything at once."""
+        now = utcnow()
+        for event in self.collect_new_events():
+            self.outbox.add(event, now)
+        await self._commit()
+
+    def collect_new_events(self) -> Iterator[PaymentEvent]:
+        """Takes the events recorded by every session this unit of work has seen."""
+        for checkout in self.checkouts.seen:
+            while checkout.events:
+                yield checkout.events.pop(0)
+
+    @abc.abstractmethod
+    async def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Undoes whatever was not committed; a no-op after commit()."""
+
+
+UnitOfWorkFactory = Callable[[], AbstractUnitOfWork]
+
+
+class UnitOfWork(AbstractUnitOfWork):
+    """A unit of work over one SQLAlchemy session; `on_outbox_commit` runs after a commit that wrote outbox rows."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], on_outbox_commit: Callable[[], None] | None = None
@@ -32,42 +84,38 @@ class UnitOfWork:
         self._on_outbox_commit = on_outbox_commit
         self._session: AsyncSession | None = None
 
-    async def __aenter__(self) -> UnitOfWork:
-        self._session = self._sessions()
-        self.catalog = CatalogRepository(self._session)
-        self.checkouts = CheckoutRepository(self._session)
-        self.payments = PaymentRepository(self._session)
-        self.outbox = OutboxRepository(self._session)
+    async def __aenter__(self) -> Self:
+        session = self._session = self._sessions()
+        self.catalog = SqlCatalogRepository(session)
+        self.checkouts = SqlCheckoutRepository(session)
+        self.payments = SqlPaymentRepository(session)
+        self.outbox = SqlOutboxRepository(session)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._session is not None
+        session, self._session = self._require_session(), None
         # close() rolls back whatever was not committed, and leaves loaded objects readable.
-        await self._session.close()
-        self._session = None
+        await session.close()
 
-    async def commit(self) -> None:
-        """Commits; a unique-constraint violation becomes AlreadyRecorded."""
-        assert self._session is not None
+    async def _commit(self) -> None:
+        session = self._require_session()
         try:
-            await self._session.commit()
-        except IntegrityError as error:
-            await self._session.rollback()
-            raise AlreadyRecorded() from error
+            with unique_violations(metadata, EXPECTED_RACES):
+                await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
         if self.outbox.added and self._on_outbox_commit is not None:
             self._on_outbox_commit()
         self.outbox.added = 0
 
-    async def flush(self) -> None:
-        """Sends staged writes now, so constraint violations surface before more work is done."""
-        assert self._session is not None
-        try:
-            await self._session.flush()
-        except IntegrityError as error:
-            await self._session.rollback()
-            raise AlreadyRecorded() from error
+    async def rollback(self) -> None:
+        """Undoes whatever was not committed."""
+        await self._require_session().rollback()
 
-
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+    def _require_session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside `async with`")
+        return self._session

@@ -8,8 +8,9 @@ import sys
 import uuid
 
 from paygrant.db import utcnow
-from payment_service.bootstrap import open_unit_of_work_factory
+from payment_service.bootstrap import open_units_of_work
 from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.outbox import RetryPolicy
 from tests.conftest import CreateDatabase
 
 
@@ -31,14 +32,15 @@ async def test_db_upgrade_then_outbox_status_and_retry_of_a_dead_row(create_pg_d
     event = PaymentEvent(
         str(uuid.uuid4()), EventType.PAYMENT_COMPLETED, "pay-1", "u1", "MNT", (PaidItem("course", "c", 1),), utcnow()
     )
-    async with open_unit_of_work_factory(url) as uow_factory:
+    async with open_units_of_work(url) as uow_factory:
         async with uow_factory() as uow:
             uow.outbox.add(event, utcnow())
             await uow.commit()
         async with uow_factory() as uow:
-            row = await uow.outbox.claim_next(utcnow())
-            assert row is not None
-            row.status, row.attempts, row.last_error = "DEAD", 12, "UNAVAILABLE: connection refused"  # type: ignore[assignment]
+            message = await uow.outbox.claim_next(utcnow())
+            assert message is not None
+            one_attempt = RetryPolicy(max_attempts=1, base_seconds=1, max_seconds=1)
+            message.record_failure("UNAVAILABLE: connection refused", False, one_attempt, utcnow())
             await uow.commit()
 
     code, output = await _paygrant(url, "outbox", "status")

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import CreateDatabase
-from tests.integration.payment_harness import PaymentHarness, make_database_url, open_harness
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def payment_db_url(request: pytest.FixtureRequest, create_pg_database: CreateDatabase, tmp_path: Path) -> str:
-    """A fresh payment database, once on PostgreSQL and once on SQLite."""
-    return await make_database_url(request, create_pg_database, tmp_path)
+from tests.conftest import NewDatabase
+from tests.integration.payment_harness import PaymentHarness, open_harness
 
 
 @pytest.fixture
-async def harness(payment_db_url: str) -> AsyncIterator[PaymentHarness]:
-    """The payment use cases over that database and an in-process QPay simulator."""
-    async for opened in open_harness(payment_db_url):
+async def harness(new_database: NewDatabase) -> AsyncIterator[PaymentHarness]:
+    """The payment use cases over a fresh payment database (on each backend) and an in-process QPay simulator."""
+    async with open_harness(await new_database("payment")) as opened:
         yield opened

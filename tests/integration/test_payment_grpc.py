@@ -6,7 +6,6 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,17 +16,19 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from entitlement_service.bootstrap import EntitlementApp
+from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.payment.v1 import payment_pb2 as pb
 from paygrant.payment.v1.payment_pb2_grpc import PaymentServiceStub
 from paygrant.qpay_sim.app import RunningSimulator, start_simulator
 from paygrant.qpay_sim.control_client import SimulatorControl
-from entitlement_service.settings import EntitlementSettings
-from payment_service.settings import PaymentSettings
 from payment_service.bootstrap import SERVICE_NAME, PaymentApp
-from tests.conftest import CreateDatabase, free_port
-from tests.e2e.stack import eventually
+from payment_service.settings import PaymentSettings
+from tests.conftest import POSTGRES_ONLY, NewDatabase
+from tests.waiting import eventually
+
+pytestmark = POSTGRES_ONLY  # the service over a real channel; both backends are covered by the use-case tests
 
 COURSE = ItemRef(kind="course", id="geometry")
 FREEBIE = ItemRef(kind="test", id="placement")
@@ -41,23 +42,23 @@ async def simulator() -> AsyncIterator[RunningSimulator]:
 
 
 @pytest.fixture
-async def entitlement_port(create_pg_database: CreateDatabase) -> AsyncIterator[int]:
-    url = await create_pg_database("ent")
-    app = EntitlementApp(EntitlementSettings(entitlement_database_url=url, entitlement_grpc_port=0))
-    yield await app.start()
+async def entitlement_port(new_database: NewDatabase) -> AsyncIterator[int]:
+    app = EntitlementApp(
+        EntitlementSettings(entitlement_database_url=await new_database("entitlement"), entitlement_grpc_port=0)
+    )
+    await app.start()
+    yield app.grpc_port
     await app.stop()
 
 
 @pytest.fixture
 async def channel(
-    create_pg_database: CreateDatabase, simulator: RunningSimulator, entitlement_port: int
+    new_database: NewDatabase, simulator: RunningSimulator, entitlement_port: int
 ) -> AsyncIterator[grpc.aio.Channel]:
-    callback_port = free_port()
     settings = PaymentSettings(
-        payment_database_url=await create_pg_database("pay"),
+        payment_database_url=await new_database("payment"),
         payment_grpc_port=0,
-        callback_port=callback_port,
-        callback_public_url=f"http://127.0.0.1:{callback_port}",
+        callback_port=0,  # QPay is given the bound address
         qpay_base_url=simulator.base_url,
         entitlement_target=f"127.0.0.1:{entitlement_port}",
         relay_poll_seconds=0.1,
@@ -224,12 +225,24 @@ async def test_check_payment_finds_a_payment_whose_callback_was_dropped(stub: An
     assert checked.status == pb.CHECKOUT_STATUS_PAID and checked.payment_id
 
 
-async def test_a_start_that_fails_midway_leaves_nothing_running(tmp_path: Path) -> None:
+async def test_qpays_callback_reaches_the_listeners_bound_address_when_no_public_url_is_set(
+    stub: Any, simulator: RunningSimulator
+) -> None:
+    checkout = await stub.CreateCheckout(_checkout("u1", COURSE))
+
+    paid = await SimulatorControl(simulator.base_url).pay(checkout.invoice.invoice_id)
+
+    assert paid["callback_status"] == 200
+    answer = await stub.GetCheckout(pb.GetCheckoutRequest(session_id=checkout.session_id))
+    assert answer.status == pb.CHECKOUT_STATUS_PAID
+
+
+async def test_a_start_that_fails_midway_leaves_nothing_running(new_database: NewDatabase) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         settings = PaymentSettings(
-            payment_database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+            payment_database_url=await new_database("payment"),
             payment_grpc_port=0,
             callback_port=taken.getsockname()[1],  # the callback listener cannot bind: start fails late
         )
@@ -237,5 +250,5 @@ async def test_a_start_that_fails_midway_leaves_nothing_running(tmp_path: Path) 
         with pytest.raises(OSError):
             await app.start()
 
-    assert app.relay is None and app.engine is None
+    assert (app.relay, app.grpc_port, app.listening) == (None, 0, {})
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

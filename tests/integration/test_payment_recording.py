@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.adapters import orm
+from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.checkout import CheckoutStatus
 from payment_service.domain.errors import AlreadyRecorded, Conflict, Forbidden
 from payment_service.domain.payment import PaymentRejected
@@ -19,11 +21,16 @@ from payment_service.service_layer.unit_of_work import UnitOfWork
 from tests.integration.payment_harness import CHECK_INTERVAL, COURSE, PaymentHarness
 
 
-async def _secret_of(harness: PaymentHarness, session_id: str) -> str:
-    invoice_id = (await harness.checkouts.get(session_id)).invoice.invoice_id  # type: ignore[union-attr]
-    record = await harness.sim.invoice(invoice_id)
+async def _callback(
+    harness: PaymentHarness, session_id: str, qpay_payment_id: str, secret: str | None = None
+) -> CallbackQuery:
+    """The callback QPay sends for the session: its secret as checkout gave it to QPay, unless `secret` forges one."""
+    invoice = (await harness.checkouts.get(session_id)).invoice
+    assert invoice is not None
+    record = await harness.sim.invoice(invoice.invoice_id)
     callback_url: str = record["invoice"]["callback_url"]
-    return callback_url.split("secret=")[1].split("&")[0]
+    given = secret if secret is not None else callback_url.split("secret=")[1].split("&")[0]
+    return CallbackQuery(session_id, given, qpay_payment_id)
 
 
 async def _pay_silently(harness: PaymentHarness, session_id: str, amount: str | None = None) -> str:
@@ -39,12 +46,12 @@ async def test_callback_records_payment_session_and_outbox_row_together(harness:
     session_id = await harness.new_checkout()
     qpay_payment_id = await _pay_silently(harness, session_id)
 
-    payment = await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+    payment = await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
 
     session = await harness.checkouts.get(session_id)
     assert session.status is CheckoutStatus.PAID and session.payment_id == payment.id
     assert payment.amount == 1_500_000 and payment.qpay_payment_id == qpay_payment_id
-    async with harness.engine.connect() as conn:
+    async with harness.database.engine.connect() as conn:
         rows = (await conn.execute(select(orm.outbox))).mappings().all()
     assert [(r["event_type"], r["payment_id"], r["status"]) for r in rows] == [
         ("PaymentCompleted", payment.id, "PENDING")
@@ -56,15 +63,17 @@ async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(har
     session_id = await harness.new_checkout()
     qpay_payment_id = await _pay_silently(harness, session_id)
 
-    class CrashBeforeCommit(UnitOfWork):
+    class DiesBeforeCommit(AsyncSession):
         async def commit(self) -> None:
             await self.flush()  # the payment and outbox INSERTs reach the database...
             raise RuntimeError("process died before COMMIT")  # ...and the transaction never commits
 
-    sessions = harness.uow_factory()._sessions
-    crashing = PaymentConfirmation(lambda: CrashBeforeCommit(sessions), harness.qpay, CHECK_INTERVAL)
+    crashing_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+        harness.database.engine, class_=DiesBeforeCommit
+    )
+    crashing = PaymentConfirmation(lambda: UnitOfWork(crashing_sessions), harness.provider, CHECK_INTERVAL)
     with pytest.raises(RuntimeError, match="before COMMIT"):
-        await crashing.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+        await crashing.on_callback(await _callback(harness, session_id, qpay_payment_id))
 
     assert await harness.count("payments") == 0
     assert await harness.count("outbox") == 0
@@ -74,10 +83,10 @@ async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(har
 async def test_duplicate_callback_records_once(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
     qpay_payment_id = await _pay_silently(harness, session_id)
-    secret = await _secret_of(harness, session_id)
+    callback = await _callback(harness, session_id, qpay_payment_id)
 
-    first = await harness.confirmation.on_callback(session_id, secret, qpay_payment_id)
-    second = await harness.confirmation.on_callback(session_id, secret, qpay_payment_id)
+    first = await harness.confirmation.on_callback(callback)
+    second = await harness.confirmation.on_callback(callback)
 
     assert first.id == second.id
     assert await harness.count("payments") == 1
@@ -89,7 +98,7 @@ async def test_wrong_secret_is_refused_and_records_nothing(harness: PaymentHarne
     qpay_payment_id = await _pay_silently(harness, session_id)
 
     with pytest.raises(Forbidden):
-        await harness.confirmation.on_callback(session_id, "guessed-secret", qpay_payment_id)
+        await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id, "guessed-secret"))
 
     assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
 
@@ -99,7 +108,7 @@ async def test_underpaid_invoice_is_rejected(harness: PaymentHarness) -> None:
     qpay_payment_id = await _pay_silently(harness, session_id, amount="14999.99")
 
     with pytest.raises(PaymentRejected, match="does not cover"):
-        await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+        await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
 
     assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
 
@@ -110,7 +119,7 @@ async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -
     qpay_payment_id = await _pay_silently(harness, paid_session)
 
     with pytest.raises(PaymentRejected, match="not for the invoice"):
-        await harness.confirmation.on_callback(other_session, await _secret_of(harness, other_session), qpay_payment_id)
+        await harness.confirmation.on_callback(await _callback(harness, other_session, qpay_payment_id))
 
     assert await harness.count("payments") == 0
 
@@ -158,7 +167,7 @@ async def test_check_payment_asks_qpay_at_most_once_per_interval(harness: Paymen
 
     assert {s.status for s in hammered} == {CheckoutStatus.PENDING}, "inside the interval QPay is not asked again"
     assert harness.simulator.state.requests["payment_check"] == 1
-    patient = PaymentConfirmation(harness.uow_factory, harness.qpay, dt.timedelta(0))
+    patient = PaymentConfirmation(harness.uow_factory, harness.provider, dt.timedelta(0))
     assert (await patient.check(session_id)).status is CheckoutStatus.PAID
     assert harness.simulator.state.requests["payment_check"] == 2
 
@@ -171,12 +180,12 @@ async def test_get_checkout_shows_expiry_without_overwriting_a_recorded_payment(
         stored.expires_at = stored.created_at  # its time is up
         await uow.commit()
     assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.EXPIRED
-    async with harness.engine.connect() as conn:
+    async with harness.database.engine.connect() as conn:
         [stored_status] = (await conn.execute(select(orm.checkout_sessions.c.status))).scalars().all()
     assert stored_status == "PENDING", "reading must not write: a concurrent payment would be overwritten"
 
     qpay_payment_id = await _pay_silently(harness, session_id)
-    await harness.confirmation.on_callback(session_id, await _secret_of(harness, session_id), qpay_payment_id)
+    await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
 
     assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.PAID, "a late payment is honoured"
 
@@ -184,11 +193,9 @@ async def test_get_checkout_shows_expiry_without_overwriting_a_recorded_payment(
 async def test_concurrent_duplicate_callbacks_record_once(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
     qpay_payment_id = await _pay_silently(harness, session_id)
-    secret = await _secret_of(harness, session_id)
+    callback = await _callback(harness, session_id, qpay_payment_id)
 
-    payments = await asyncio.gather(
-        *(harness.confirmation.on_callback(session_id, secret, qpay_payment_id) for _ in range(5))
-    )
+    payments = await asyncio.gather(*(harness.confirmation.on_callback(callback) for _ in range(5)))
 
     assert len({p.id for p in payments}) == 1
     assert await harness.count("payments") == 1 and await harness.count("outbox") == 1

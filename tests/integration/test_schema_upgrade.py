@@ -10,16 +10,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, text
 
-from entitlement_service.adapters.orm import metadata as entitlement_metadata
-from entitlement_service.bootstrap import MIGRATIONS_DIR
+from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from paygrant.db import create_engine, upgrade_to_head
-from payment_service.adapters.orm import metadata as payment_metadata
-from payment_service.bootstrap import MIGRATIONS
+from payment_service.adapters.orm import SCHEMA as PAYMENT_SCHEMA
 from tests.conftest import CreateDatabase
 
 HISTORIES = pytest.mark.parametrize(
     ("migrations", "metadata", "head"),
-    [(MIGRATIONS, payment_metadata, "0002"), (MIGRATIONS_DIR, entitlement_metadata, "0001")],
+    [
+        (PAYMENT_SCHEMA.migrations, PAYMENT_SCHEMA.metadata, "0003"),
+        (ENTITLEMENT_SCHEMA.migrations, ENTITLEMENT_SCHEMA.metadata, "0001"),
+    ],
     ids=["payment", "entitlement"],
 )
 

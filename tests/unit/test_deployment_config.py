@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from paygrant.codegen import ROOT
 from entitlement_service.settings import EntitlementSettings
+from paygrant.codegen import ROOT
 from paygrant.qpay_sim.settings import SimulatorSettings
 from payment_service.settings import PaymentSettings
 

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
+from payment_service.domain.checkout import CheckoutSession, Invoice
 from payment_service.domain.errors import InvalidTransition
 from payment_service.domain.money import to_major, to_minor
 from payment_service.domain.payment import Payment, PaymentRejected, PaymentStatus, ReportedPayment, confirm
-
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+from tests.unit.payment_fakes import NOW, a_session
 
 
 def _session() -> CheckoutSession:
-    session = CheckoutSession(
-        id="s-1",
-        idempotency_key="k",
-        request_fingerprint="f",
-        user_id="u",
-        currency="MNT",
-        lines=[CheckoutLine("course", "c1", "Course", 1_500_050)],
-        callback_secret_hash="h",
-        created_at=NOW,
-        expires_at=NOW,
-    )
+    session = a_session(1_500_050)
     session.invoice = Invoice("inv-1", "qr", "img", "https://s.qpay.mn/x", [])
     return session
 

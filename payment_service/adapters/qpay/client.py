@@ -24,6 +24,7 @@ import aiohttp
 from payment_service.adapters.qpay.errors import (
     QPayError,
     QPayProtocolError,
+    QPayRequestInvalid,
     QPayUnavailable,
     error_from_response,
 )
@@ -35,7 +36,6 @@ from payment_service.adapters.qpay.models import (
     QPayInvoice,
     QPayPayment,
 )
-from payment_service.domain.errors import InvalidRequest
 
 # Renew this long before QPay's expiry so that no token dies in flight.
 ACCESS_TOKEN_MARGIN = 60.0
@@ -107,9 +107,9 @@ def _parse(reader: Callable[[Mapping[str, Any]], T], data: Any) -> T:
 
 def _offset(page_number: int, page_limit: int) -> dict[str, int]:
     if page_number < 1:
-        raise InvalidRequest("page_number", "must be 1 or more")
+        raise QPayRequestInvalid("page_number", "must be 1 or more")
     if not 1 <= page_limit <= PAGE_LIMIT_MAX:
-        raise InvalidRequest("page_limit", f"must be between 1 and {PAGE_LIMIT_MAX}")
+        raise QPayRequestInvalid("page_limit", f"must be between 1 and {PAGE_LIMIT_MAX}")
     return {"page_number": page_number, "page_limit": page_limit}
 
 

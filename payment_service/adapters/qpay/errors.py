@@ -1,7 +1,8 @@
-"""QPay's HTTP errors translated into the payment service's exception hierarchy.
+"""QPay's failures as typed errors of the adapter, and their translation into the service's upstream errors.
 
 QPay answers errors as ``{"error": CODE or {field: {type, message}}, "message": ...}``;
-gateways in front of it answer 5xx pages that are not JSON at all.
+gateways in front of it answer 5xx pages that are not JSON at all. These errors never leave
+the adapter: `qpay_failure` turns each into UpstreamUnavailable or UpstreamRejected.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from payment_service.domain.errors import PaymentServiceError, UpstreamRejected,
 _BODY_SNIPPET = 200
 
 
-class QPayError(PaymentServiceError):
+class QPayError(Exception):
     """QPay refused or failed a request; `status` is the HTTP status (0: never answered)."""
 
     def __init__(
@@ -66,6 +67,18 @@ class QPayUnavailable(QPayError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, "UNAVAILABLE", message)
+
+
+class QPayRequestInvalid(QPayError):
+    """The adapter built a request QPay would refuse (its own bug or misconfiguration, never the caller's)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(0, "INVALID_REQUEST", f"{field}: {message}", {field: message})
+
+    @property
+    def is_transient(self) -> bool:
+        """Never: the same request would be refused again."""
+        return False
 
 
 class QPayProtocolError(QPayError):

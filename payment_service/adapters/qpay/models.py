@@ -3,7 +3,7 @@
 Amounts are `Decimal`: QPay sends them as strings in rows and as numbers in
 `paid_amount`, and both are read through `str` so no binary float ever touches money.
 A body that lacks a required field raises `ValueError`; the client turns that into
-`QPayProtocolError`.
+`QPayProtocolError`. A request the adapter builds wrongly raises `QPayRequestInvalid`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from payment_service.domain.errors import InvalidRequest
+from payment_service.adapters.qpay.errors import QPayRequestInvalid
 
 SENDER_INVOICE_NO_MAX = 45
 
@@ -82,13 +82,13 @@ class InvoiceRequest:
 
     def __post_init__(self) -> None:
         if not self.sender_invoice_no:
-            raise InvalidRequest("sender_invoice_no", "is required")
+            raise QPayRequestInvalid("sender_invoice_no", "is required")
         if len(self.sender_invoice_no) > SENDER_INVOICE_NO_MAX:
-            raise InvalidRequest("sender_invoice_no", f"is longer than {SENDER_INVOICE_NO_MAX} characters")
+            raise QPayRequestInvalid("sender_invoice_no", f"is longer than {SENDER_INVOICE_NO_MAX} characters")
         if not self.amount.is_finite() or self.amount <= 0:
-            raise InvalidRequest("amount", "must be a positive amount")
+            raise QPayRequestInvalid("amount", "must be a positive amount")
         if not self.callback_url:
-            raise InvalidRequest("callback_url", "is required")
+            raise QPayRequestInvalid("callback_url", "is required")
 
     def to_json(self) -> dict[str, Any]:
         """The body for `POST /invoice`; the amount is a JSON number, as QPay documents."""

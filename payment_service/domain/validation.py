@@ -1,0 +1,16 @@
+"""The shared contract rules (item kinds, caller-chosen ids), raising the payment service's InvalidRequest."""
+
+from __future__ import annotations
+
+from paygrant import contract_rules
+from payment_service.domain.errors import InvalidRequest
+
+
+def require_id(value: str, field: str) -> str:
+    """`value` when it is a valid caller-chosen id; else InvalidRequest naming `field`."""
+    return contract_rules.require_id(value, field, InvalidRequest)
+
+
+def require_kind(value: str, field: str) -> str:
+    """`value` when it is a valid item kind; else InvalidRequest naming `field`."""
+    return contract_rules.require_kind(value, field, InvalidRequest)

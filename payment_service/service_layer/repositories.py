@@ -1,0 +1,86 @@
+"""What the use cases need of storage: one protocol per repository, met by SQLAlchemy and by the test fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from payment_service.domain.catalog import ItemRef, Product
+from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.events import PaymentEvent
+from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.payment import Payment
+
+
+class CatalogRepository(Protocol):
+    """Products by item."""
+
+    async def get(self, item: ItemRef) -> Product | None:
+        """The catalog entry of one item, if any."""
+
+    async def get_many(self, items: Iterable[ItemRef]) -> dict[ItemRef, Product]:
+        """Catalog entries of the given items, by item; missing items are absent."""
+
+    def add(self, product: Product) -> None:
+        """Stages a new entry."""
+
+    async def list(self, kind: str, include_inactive: bool) -> Sequence[Product]:
+        """Entries ordered by kind and id, optionally of one kind and only active ones."""
+
+
+class CheckoutRepository(Protocol):
+    """Checkout sessions with their lines and invoice; `seen` holds every session added or loaded."""
+
+    seen: set[CheckoutSession]
+
+    def add(self, checkout: CheckoutSession) -> None:
+        """Stages a new session."""
+
+    async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
+        """A session by id; `for_update` locks it until commit where the database can."""
+
+    async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
+        """The session a CreateCheckout with this key made, if any."""
+
+    async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
+        """Records that the provider is asked about the session now, unless it was within `interval`."""
+
+    async def near_expiry(
+        self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
+    ) -> Sequence[str]:
+        """Ids of unpaid sessions expiring within `lead` or expired within `grace`, not checked within `recheck`."""
+
+
+class PaymentRepository(Protocol):
+    """Recorded payments."""
+
+    def add(self, payment: Payment) -> None:
+        """Stages a new payment."""
+
+    async def get(self, payment_id: str) -> Payment | None:
+        """A payment by paygrant's id."""
+
+    async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
+        """A payment by QPay's id."""
+
+
+class OutboxRepository(Protocol):
+    """The transactional outbox; `added` counts messages staged in this unit of work."""
+
+    added: int
+
+    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
+        """Stages the event's message; it commits (or not) with everything else."""
+
+    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
+        """The oldest due pending message no other relay holds, locked until commit."""
+
+    async def count_by_status(self) -> dict[OutboxStatus, int]:
+        """How many messages are pending, sent and dead."""
+
+    async def dead(self, limit: int) -> Sequence[OutboxMessage]:
+        """The oldest messages the relay gave up on."""
+
+    async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
+        """Puts dead messages (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""

@@ -1,0 +1,224 @@
+"""In-memory stand-ins for the payment service's storage and payment provider (no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator, Iterable, Sequence
+from decimal import Decimal
+
+from payment_service.domain.catalog import ItemRef, Product
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
+from payment_service.domain.errors import AlreadyRecorded, UnknownPayment
+from payment_service.domain.events import PaymentEvent
+from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.payment import Payment, ReportedPayment
+from payment_service.service_layer.unit_of_work import AbstractUnitOfWork
+
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+
+
+def a_session(*amounts: int, session_id: str = "s-1", ttl: dt.timedelta = dt.timedelta(minutes=15)) -> CheckoutSession:
+    """A fresh MNT session created at NOW, with one course line per amount."""
+    return CheckoutSession(
+        id=session_id,
+        idempotency_key="k-1",
+        request_fingerprint="f",
+        user_id="u-1",
+        currency="MNT",
+        lines=[CheckoutLine("course", f"c{i}", f"Course {i}", amount) for i, amount in enumerate(amounts)],
+        callback_secret_hash="h",
+        created_at=NOW,
+        expires_at=NOW + ttl,
+    )
+
+
+class FakeCatalog:
+    """Products in a dict."""
+
+    def __init__(self, products: dict[ItemRef, Product]) -> None:
+        self._products = products
+
+    async def get(self, item: ItemRef) -> Product | None:
+        return self._products.get(item)
+
+    async def get_many(self, items: Iterable[ItemRef]) -> dict[ItemRef, Product]:
+        return {item: self._products[item] for item in items if item in self._products}
+
+    def add(self, product: Product) -> None:
+        self._products[product.item] = product
+
+    async def list(self, kind: str, include_inactive: bool) -> Sequence[Product]:
+        return [
+            p
+            for _, p in sorted(self._products.items())
+            if (not kind or p.kind == kind) and (include_inactive or p.active)
+        ]
+
+
+class FakeCheckouts:
+    """Sessions in a dict; the unique idempotency key is checked on commit, like the database does."""
+
+    def __init__(self, sessions: dict[str, CheckoutSession]) -> None:
+        self._sessions = sessions
+        self.staged: list[CheckoutSession] = []
+        self.seen: set[CheckoutSession] = set()
+
+    def add(self, checkout: CheckoutSession) -> None:
+        self.staged.append(checkout)
+        self.seen.add(checkout)
+
+    async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
+        return self._saw(self._sessions.get(session_id))
+
+    async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
+        return self._saw(next((s for s in self._sessions.values() if s.idempotency_key == key), None))
+
+    async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
+        session = self._sessions[session_id]
+        if session.last_checked_at is not None and session.last_checked_at > now - interval:
+            return False
+        session.last_checked_at = now
+        return True
+
+    async def near_expiry(
+        self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
+    ) -> Sequence[str]:
+        raise NotImplementedError("the sweep is tested against a real database")
+
+    def _saw(self, checkout: CheckoutSession | None) -> CheckoutSession | None:
+        if checkout is not None:
+            self.seen.add(checkout)
+        return checkout
+
+
+class FakePayments:
+    """Payments in a dict."""
+
+    def __init__(self, payments: dict[str, Payment]) -> None:
+        self._payments = payments
+        self.staged: list[Payment] = []
+
+    def add(self, payment: Payment) -> None:
+        self.staged.append(payment)
+
+    async def get(self, payment_id: str) -> Payment | None:
+        return self._payments.get(payment_id)
+
+    async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
+        return next((p for p in self._payments.values() if p.qpay_payment_id == qpay_payment_id), None)
+
+
+class FakeOutbox:
+    """Outbox messages in a list, claimed oldest first."""
+
+    def __init__(self, messages: list[OutboxMessage]) -> None:
+        self._messages = messages
+        self.staged: list[OutboxMessage] = []
+        self.added = 0
+
+    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
+        self.staged.append(OutboxMessage.of(event, now))
+        self.added += 1
+
+    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
+        due = (m for m in self._messages if m.status is OutboxStatus.PENDING and m.next_attempt_at <= now)
+        return next(due, None)
+
+    async def count_by_status(self) -> dict[OutboxStatus, int]:
+        return {status: sum(m.status is status for m in self._messages) for status in OutboxStatus}
+
+    async def dead(self, limit: int) -> Sequence[OutboxMessage]:
+        return [m for m in self._messages if m.status is OutboxStatus.DEAD][:limit]
+
+    async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
+        revived = [m for m in await self.dead(len(self._messages)) if event_ids is None or m.event_id in event_ids]
+        for message in revived:
+            message.status, message.attempts, message.next_attempt_at = OutboxStatus.PENDING, 0, now
+        return len(revived)
+
+
+class FakeStore:
+    """What a database would hold: the committed state every FakeUnitOfWork shares."""
+
+    def __init__(self) -> None:
+        self.products: dict[ItemRef, Product] = {}
+        self.sessions: dict[str, CheckoutSession] = {}
+        self.payments: dict[str, Payment] = {}
+        self.outbox: list[OutboxMessage] = []
+        self.commits = 0
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """Stages writes and applies them to the store on commit; checks the unique facts the database checks."""
+
+    catalog: FakeCatalog
+    checkouts: FakeCheckouts
+    payments: FakePayments
+    outbox: FakeOutbox
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.catalog = FakeCatalog(store.products)
+        self.checkouts = FakeCheckouts(store.sessions)
+        self.payments = FakePayments(store.payments)
+        self.outbox = FakeOutbox(store.outbox)
+
+    async def _commit(self) -> None:
+        keys = {s.idempotency_key for s in self.store.sessions.values()}
+        qpay_ids = {p.qpay_payment_id for p in self.store.payments.values() if p.qpay_payment_id}
+        if any(s.idempotency_key in keys for s in self.checkouts.staged) or any(
+            p.qpay_payment_id in qpay_ids for p in self.payments.staged
+        ):
+            raise AlreadyRecorded()
+        self.store.sessions.update({s.id: s for s in self.checkouts.staged})
+        self.store.payments.update({p.id: p for p in self.payments.staged})
+        self.store.outbox.extend(self.outbox.staged)
+        self.store.commits += 1
+        await self.rollback()
+
+    async def rollback(self) -> None:
+        self.checkouts.staged.clear()
+        self.payments.staged.clear()
+        self.outbox.staged.clear()
+
+
+class FakePaymentProvider:
+    """A payment provider in memory: invoices it opened and payments made on them."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self.invoices: dict[str, tuple[CheckoutSession, str]] = {}
+        self.payments: dict[str, ReportedPayment] = {}
+        self.cancelled: list[str] = []
+        self.refunded: list[str] = []
+
+    async def open_invoice(self, session: CheckoutSession, callback_url: str) -> Invoice:
+        invoice_id = f"inv-{next(self._numbers)}"
+        self.invoices[invoice_id] = (session, callback_url)
+        return Invoice(invoice_id, f"qr-{invoice_id}", "png", f"https://qpay.example/{invoice_id}", [])
+
+    async def cancel_invoice(self, invoice_id: str) -> None:
+        self.cancelled.append(invoice_id)
+
+    def pay(self, invoice_id: str, amount: Decimal, *, status: str = "PAID", currency: str = "MNT") -> ReportedPayment:
+        """A customer pays the invoice; returns QPay's report of the payment."""
+        reported = ReportedPayment(f"qp-{next(self._numbers)}", invoice_id, status, amount, currency)
+        self.payments[reported.qpay_payment_id] = reported
+        return reported
+
+    async def get_payment(self, payment_id: str) -> ReportedPayment:
+        if payment_id not in self.payments:
+            raise UnknownPayment(f"no payment {payment_id}")
+        return self.payments[payment_id]
+
+    async def invoice_payments(self, invoice_id: str) -> list[ReportedPayment]:
+        return [p for p in self.payments.values() if p.invoice_id == invoice_id]
+
+    async def refund_payment(self, payment_id: str, note: str | None = None) -> None:
+        self.refunded.append(payment_id)
+
+    async def payments_between(self, start: dt.datetime, end: dt.datetime) -> AsyncIterator[ReportedPayment]:
+        for payment in list(self.payments.values()):
+            if payment.paid_at is None or start <= payment.paid_at <= end:
+                yield payment
