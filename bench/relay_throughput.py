@@ -16,10 +16,11 @@ import time
 import uuid
 
 from bench.support import entitlement_process, fresh_database, postgres_available
+from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
 from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.bootstrap import open_units_of_work
-from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from redis.asyncio import Redis
@@ -16,36 +15,19 @@ from entitlement_service.settings import EntitlementSettings
 from paygrant.db import open_database, ping
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_server import GrpcServer
+from paygrant.runtime import ServiceApp
 
 SERVICE_NAME: str = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
 
 log = logging.getLogger(__name__)
 
 
-class EntitlementApp:
-    """The entitlement service in one process; start() does all the I/O, stop() undoes it.
-
-    Each part that starts registers its own shutdown, so stop() (or a failed start) undoes
-    exactly what was started, newest first: serving stops before Redis and the database close.
-    """
+class EntitlementApp(ServiceApp):
+    """The entitlement service in one process: serving stops before Redis and the database close."""
 
     def __init__(self, settings: EntitlementSettings) -> None:
+        super().__init__()
         self.settings = settings
-        self._started = contextlib.AsyncExitStack()
-        self.grpc_port = 0
-        self.listening: dict[str, str] = {}
-
-    async def start(self) -> None:
-        """Migrates the database, connects Redis when configured, serves gRPC; undoes it all if a step fails."""
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Drains running calls, then closes Redis and the database; safe to call more than once."""
-        await self._started.aclose()
 
     async def _start(self) -> None:
         s = self.settings

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ENV = SettingsConfigDict(env_prefix="PAYGRANT_", extra="ignore")
+from paygrant.settings import PaygrantSettings
 
 
-class EntitlementSettings(BaseSettings):
+class EntitlementSettings(PaygrantSettings):
     """Everything the entitlement service needs."""
-
-    model_config = _ENV
 
     entitlement_database_url: str = "sqlite+aiosqlite:///var/entitlement.db"
     entitlement_grpc_host: str = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""The rules of the fields both services' contracts share (item kinds, ids), written once.
+"""The rules of the fields both services' contracts share (item kinds, ids, event types), written once.
 
 Each service raises its own InvalidRequest with the problem these functions describe, so an
 item the payment service accepts is never refused by the entitlement service.
@@ -6,8 +6,17 @@ item the payment service accepts is never refused by the entitlement service.
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Protocol
+
+
+class EventType(enum.StrEnum):
+    """What happened to a payment: the outbox's event names, and PaymentEventType of the contract."""
+
+    PAYMENT_COMPLETED = "PaymentCompleted"
+    PAYMENT_REFUNDED = "PaymentRefunded"
+
 
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_ID_LENGTH = 128

@@ -45,19 +45,25 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-async def run_until_signalled(*components: Component) -> None:
-    """Starts the components in order, waits for a signal, stops them in reverse order."""
-    stop_requested = asyncio.Event()
+def stop_requested() -> asyncio.Event:
+    """An event set by the first SIGTERM or SIGINT this process receives."""
+    event = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_requested.set)
+        loop.add_signal_handler(sig, event.set)
+    return event
+
+
+async def run_until_signalled(*components: Component) -> None:
+    """Starts the components in order, waits for a signal, stops them in reverse order."""
+    stopping = stop_requested()
     started: list[Component] = []
     try:
         for component in components:
             started.append(component)  # before start(): a failed start must still be stopped
             await component.start()
         announce(components)
-        await stop_requested.wait()
+        await stopping.wait()
     finally:
         for component in reversed(started):
             await component.stop()
@@ -84,3 +90,39 @@ class BackgroundService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class ServiceApp:
+    """A whole service in one process: start() does all the I/O, stop() undoes it.
+
+    Each part that starts registers its own shutdown on an exit stack, so stop() (or a failed
+    start) undoes exactly what was started, newest first. After start(), `grpc_port` is the bound
+    gRPC port and `listening` maps a label to each address the service serves on.
+    """
+
+    def __init__(self) -> None:
+        self._started = contextlib.AsyncExitStack()
+        self.grpc_port = 0
+        self.listening: dict[str, str] = {}
+
+    async def start(self) -> None:
+        """Starts every part; undoes what started if a step fails."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stops everything that was started, newest first; safe to call more than once."""
+        await self._started.aclose()
+        self.grpc_port = 0
+        self.listening = {}
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _component(self, component: Component) -> None:
+        """Starts a component and registers its shutdown."""
+        await component.start()
+        self._started.push_async_callback(component.stop)

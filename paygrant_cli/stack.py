@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 
 from entitlement_service.settings import EntitlementSettings
 from paygrant.db import is_sqlite
+from paygrant.runtime import stop_requested
 from paygrant_cli.children import Child, ChildFailed, start_child, stop_child
 from payment_service.settings import PaymentSettings
 
@@ -18,10 +18,7 @@ CHILDREN = ("qpay-sim", "entitlement", "payment")
 
 async def run_stack() -> int:
     """Starts every child, prints where each listens, and stops all when one ends or on a signal."""
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_requested.set)
+    stopping = stop_requested()
     children: list[Child] = []
     try:
         for name in CHILDREN:
@@ -33,8 +30,8 @@ async def run_stack() -> int:
         profile = "embedded profile: SQLite in ./var, no Redis" if embedded else "configured by PAYGRANT_* variables"
         print(f"paygrant is up ({profile}). Try `make demo`; Ctrl-C stops.", flush=True)
         ended = [asyncio.ensure_future(child.wait()) for child in children]
-        await asyncio.wait([*ended, asyncio.ensure_future(stop_requested.wait())], return_when="FIRST_COMPLETED")
-        return 0 if stop_requested.is_set() else 1
+        await asyncio.wait([*ended, asyncio.ensure_future(stopping.wait())], return_when="FIRST_COMPLETED")
+        return 0 if stopping.is_set() else 1
     except ChildFailed as error:
         print(f"paygrant up: {error}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from aiohttp import web
 from paygrant.db import Database, is_sqlite, open_database, ping
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
-from paygrant.runtime import Component
+from paygrant.runtime import ServiceApp
 from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.adapters.orm import SCHEMA
 from payment_service.adapters.outbox_notifications import OutboxNotifications
@@ -41,37 +41,20 @@ async def open_units_of_work(database_url: str) -> AsyncIterator[UnitOfWorkFacto
         yield lambda: UnitOfWork(database.sessions)
 
 
-class PaymentApp:
-    """The whole payment service in one process; start() does all the I/O, stop() undoes it.
-
-    Each part that starts registers its own shutdown, so stop() (or a failed start) undoes
-    exactly what was started, newest first: serving stops before the relay and the database.
-    After start(), `grpc_port` is the bound gRPC port and `listening` maps a label to each address.
-    """
+class PaymentApp(ServiceApp):
+    """The whole payment service in one process: serving stops before the relay and the database."""
 
     def __init__(self, settings: PaymentSettings, *, serve: bool = True, relay: bool | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self._serve = serve
         self._run_relay = settings.relay_enabled if relay is None else relay
-        self._started = contextlib.AsyncExitStack()
         self.relay: OutboxRelay | None = None
-        self.grpc_port = 0
-        self.listening: dict[str, str] = {}
-
-    async def start(self) -> None:
-        """Migrates, connects, and starts whatever this process runs; undoes it all if a step fails."""
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
 
     async def stop(self) -> None:
         """Stops everything that was started, newest first; safe to call more than once."""
-        await self._started.aclose()
+        await super().stop()
         self.relay = None
-        self.grpc_port = 0
-        self.listening = {}
 
     async def _start(self) -> None:
         s = self.settings
@@ -142,11 +125,6 @@ class PaymentApp:
         bound = f"http://{s.callback_host}:{http.addresses[0][1]}"
         self.listening["QPay callback"] = bound + CALLBACK_PATH
         return s.callback_public_url or bound
-
-    async def _component(self, component: Component) -> None:
-        """Starts a component and registers its shutdown."""
-        await component.start()
-        self._started.push_async_callback(component.stop)
 
     def _wake_relay(self) -> None:
         if self.relay is not None:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ENV = SettingsConfigDict(env_prefix="PAYGRANT_", extra="ignore")
+from paygrant.settings import PaygrantSettings
 
 
-class PaymentSettings(BaseSettings):
+class PaymentSettings(PaygrantSettings):
     """Everything the payment service (and its relay) needs."""
-
-    model_config = _ENV
 
     payment_database_url: str = "sqlite+aiosqlite:///var/payment.db"
     payment_grpc_host: str = "127.0.0.1"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from paygrant.errors import InvalidField, ServiceError
 
-class EntitlementServiceError(Exception):
+
+class EntitlementServiceError(ServiceError):
     """Base of every error the entitlement service raises on purpose; `field` names the bad input."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
 
-
-class InvalidRequest(EntitlementServiceError):
+class InvalidRequest(InvalidField, EntitlementServiceError):
     """The caller sent something malformed."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field)
 
 
 class InvalidTransition(EntitlementServiceError):

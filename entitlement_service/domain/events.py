@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
 from entitlement_service.domain.purchase import ItemRef
-
-
-class EventType(enum.StrEnum):
-    """What happened to a payment; the values are the payment service's event names."""
-
-    PAYMENT_COMPLETED = "PaymentCompleted"
-    PAYMENT_REFUNDED = "PaymentRefunded"
+from paygrant.contract_rules import EventType
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 from entitlement_service.domain.entitlement import OwnershipQuery
 from entitlement_service.domain.errors import InvalidRequest
-from entitlement_service.domain.events import EventType, PaidItem, PaymentEvent
+from entitlement_service.domain.events import PaidItem, PaymentEvent
 from entitlement_service.domain.purchase import ItemRef
 from paygrant import contract_rules
+from paygrant.contract_rules import EventType
 
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"

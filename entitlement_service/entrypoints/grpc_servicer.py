@@ -13,7 +13,6 @@ from entitlement_service.domain.errors import (
     OwnershipCacheUnavailable,
     PaymentOfAnotherUser,
 )
-from entitlement_service.domain.events import EventType
 from entitlement_service.domain.purchase import Source
 from entitlement_service.domain.validation import (
     parse_payment_event,
@@ -27,6 +26,7 @@ from entitlement_service.service_layer.ownership import check_ownership, list_en
 from entitlement_service.service_layer.ownership_cache import OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
+from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.grpc_errors import translate_errors
 from paygrant.timestamps import from_timestamp, to_timestamp

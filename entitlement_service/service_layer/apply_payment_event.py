@@ -6,10 +6,11 @@ import datetime as dt
 
 from entitlement_service.domain.entitlement import derive_entitlement
 from entitlement_service.domain.errors import DuplicateEvent
-from entitlement_service.domain.events import EventType, PaymentEvent
+from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by
 from entitlement_service.service_layer.ownership_cache import OwnershipCache
 from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
+from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
 
 

@@ -7,16 +7,18 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlement_service.adapters.entitlement_repository import SqlEntitlementRepository
 from entitlement_service.adapters.inbox import SqlInbox
+from entitlement_service.adapters.orm import metadata
 from entitlement_service.adapters.purchase_repository import SqlPurchaseRepository
 from entitlement_service.service_layer.repositories import (
     EntitlementRepository,
     InboxRepository,
     PurchaseRepository,
 )
+from paygrant.sql_unit_of_work import SqlUnitOfWork
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -44,32 +46,17 @@ class AbstractUnitOfWork(abc.ABC):
 UnitOfWorkFactory = Callable[[], AbstractUnitOfWork]
 
 
-class UnitOfWork(AbstractUnitOfWork):
+class UnitOfWork(SqlUnitOfWork, AbstractUnitOfWork):
     """A unit of work over one SQLAlchemy session."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-        self._session: AsyncSession | None = None
+    metadata = metadata
 
-    async def __aenter__(self) -> Self:
-        session = self._session = self._sessions()
+    def make_repositories(self, session: AsyncSession) -> None:
+        """The entitlement service's repositories over `session`."""
         self.inbox = SqlInbox(session)
         self.purchases = SqlPurchaseRepository(session)
         self.entitlements = SqlEntitlementRepository(session)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        session, self._session = self._require_session(), None
-        # close() rolls back whatever was not committed, and leaves loaded objects readable.
-        await session.close()
 
     async def commit(self) -> None:
         """Makes everything done in this unit of work durable."""
-        await self._require_session().commit()
-
-    def _require_session(self) -> AsyncSession:
-        if self._session is None:
-            raise RuntimeError("the unit of work is used outside `async with`")
-        return self._session
+        await self.commit_session()

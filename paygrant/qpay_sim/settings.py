@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ENV = SettingsConfigDict(env_prefix="PAYGRANT_", extra="ignore")
+from paygrant.settings import PaygrantSettings
 
 
-class SimulatorSettings(BaseSettings):
+class SimulatorSettings(PaygrantSettings):
     """The QPay simulator's listener and credentials."""
-
-    model_config = _ENV
 
     qpay_sim_host: str = "127.0.0.1"
     qpay_sim_port: int = 8090

@@ -8,10 +8,11 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygrant.common.v1 import common_pb2
+from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import DeliveryFailed, UpstreamRejected, UpstreamUnavailable
-from payment_service.domain.events import EventType, PaymentEvent
+from payment_service.domain.events import PaymentEvent
 
 _EVENT_TYPES = {
     EventType.PAYMENT_COMPLETED: entitlement_pb2.PAYMENT_EVENT_TYPE_COMPLETED,

@@ -6,9 +6,10 @@ import datetime as dt
 import enum
 import uuid
 
+from paygrant.contract_rules import EventType
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import InvalidTransition
-from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.payment import Payment
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from paygrant.errors import InvalidField, ServiceError
 
-class PaymentServiceError(Exception):
+
+class PaymentServiceError(ServiceError):
     """Base of every error the payment service raises on purpose; `field` names the bad input."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
 
-
-class InvalidRequest(PaymentServiceError):
+class InvalidRequest(InvalidField, PaymentServiceError):
     """The caller sent something malformed."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field)
 
 
 class NotFound(PaymentServiceError):

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 from typing import Any
 
-
-class EventType(enum.StrEnum):
-    """What happened to a payment."""
-
-    PAYMENT_COMPLETED = "PaymentCompleted"
-    PAYMENT_REFUNDED = "PaymentRefunded"
+from paygrant.contract_rules import EventType
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from paygrant.db import unique_violations, utcnow
+from paygrant.db import utcnow
+from paygrant.sql_unit_of_work import SqlUnitOfWork
 from payment_service.adapters.orm import metadata
 from payment_service.adapters.outbox_repository import SqlOutboxRepository
 from payment_service.adapters.repository import SqlCatalogRepository, SqlCheckoutRepository, SqlPaymentRepository
@@ -74,48 +75,27 @@ class AbstractUnitOfWork(abc.ABC):
 UnitOfWorkFactory = Callable[[], AbstractUnitOfWork]
 
 
-class UnitOfWork(AbstractUnitOfWork):
+class UnitOfWork(SqlUnitOfWork, AbstractUnitOfWork):
     """A unit of work over one SQLAlchemy session; `on_outbox_commit` runs after a commit that wrote outbox rows."""
+
+    metadata = metadata
+    expected_races = EXPECTED_RACES
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], on_outbox_commit: Callable[[], None] | None = None
     ) -> None:
-        self._sessions = sessions
+        super().__init__(sessions)
         self._on_outbox_commit = on_outbox_commit
-        self._session: AsyncSession | None = None
 
-    async def __aenter__(self) -> Self:
-        session = self._session = self._sessions()
+    def make_repositories(self, session: AsyncSession) -> None:
+        """The payment service's repositories over `session`."""
         self.catalog = SqlCatalogRepository(session)
         self.checkouts = SqlCheckoutRepository(session)
         self.payments = SqlPaymentRepository(session)
         self.outbox = SqlOutboxRepository(session)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        session, self._session = self._require_session(), None
-        # close() rolls back whatever was not committed, and leaves loaded objects readable.
-        await session.close()
 
     async def _commit(self) -> None:
-        session = self._require_session()
-        try:
-            with unique_violations(metadata, EXPECTED_RACES):
-                await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        await self.commit_session()
         if self.outbox.added and self._on_outbox_commit is not None:
             self._on_outbox_commit()
         self.outbox.added = 0
-
-    async def rollback(self) -> None:
-        """Undoes whatever was not committed."""
-        await self._require_session().rollback()
-
-    def _require_session(self) -> AsyncSession:
-        if self._session is None:
-            raise RuntimeError("the unit of work is used outside `async with`")
-        return self._session

@@ -7,9 +7,10 @@ import os
 import sys
 import uuid
 
+from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
 from payment_service.bootstrap import open_units_of_work
-from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import RetryPolicy
 from tests.conftest import CreateDatabase
 

@@ -12,13 +12,14 @@ from sqlalchemy import select, text
 from entitlement_service.adapters.orm import SCHEMA, purchases
 from entitlement_service.domain.entitlement import Ownership
 from entitlement_service.domain.errors import PaymentOfAnotherUser
-from entitlement_service.domain.events import EventType, PaymentEvent
+from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.purchase import PurchaseStatus, Source
 from entitlement_service.domain.validation import parse_query
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
 from entitlement_service.service_layer.ownership_cache import NoOwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
+from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database
 from tests.conftest import POSTGRES_ONLY, NewDatabase
 from tests.unit.entitlement_events import ITEMS, T0, payment_event

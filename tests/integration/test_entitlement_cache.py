@@ -13,11 +13,11 @@ from entitlement_service.adapters.orm import SCHEMA
 from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.errors import OwnershipCacheUnavailable
-from entitlement_service.domain.events import EventType
 from entitlement_service.domain.validation import RawPaidItem, parse_query
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
+from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database
 from tests.conftest import POSTGRES_ONLY, NewDatabase
 from tests.unit.entitlement_events import payment_event

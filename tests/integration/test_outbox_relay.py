@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database, utcnow
 from payment_service.adapters.orm import SCHEMA
 from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.domain.errors import DeliveryFailed
-from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import OutboxStatus, RetryPolicy
 from payment_service.service_layer.outbox_admin import outbox_report, retry_dead
 from payment_service.service_layer.relay import OutboxRelay

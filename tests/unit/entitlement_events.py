@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from entitlement_service.domain.events import EventType, PaymentEvent
+from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.validation import RawPaidItem, parse_payment_event
+from paygrant.contract_rules import EventType
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 ITEMS: list[RawPaidItem] = [("course", "algebra-1", 25_000), ("test", "mock-exam", 0)]

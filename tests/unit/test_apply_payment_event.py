@@ -8,9 +8,10 @@ import pytest
 
 from entitlement_service.domain.entitlement import NOT_OWNED, OwnershipQuery
 from entitlement_service.domain.errors import PaymentOfAnotherUser
-from entitlement_service.domain.events import EventType, PaymentEvent
+from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.purchase import ItemRef, PurchaseStatus, Source
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
+from paygrant.contract_rules import EventType
 from tests.unit.entitlement_events import ITEMS, T0, payment_event
 from tests.unit.entitlement_fakes import FakeDatabase, FakeOwnershipCache, Tables
 

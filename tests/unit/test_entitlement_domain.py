@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from entitlement_service.domain.entitlement import NOT_OWNED, derive_entitlement
 from entitlement_service.domain.errors import InvalidRequest, InvalidTransition, PaymentOfAnotherUser
-from entitlement_service.domain.events import EventType, PaidItem
+from entitlement_service.domain.events import PaidItem
 from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus, Source, ensure_bought_by
 from entitlement_service.domain.validation import parse_payment_event, parse_queries, require_kind
-from paygrant.contract_rules import KIND_PATTERN
+from paygrant.contract_rules import KIND_PATTERN, EventType
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 COURSE = ItemRef("course", "algebra-1")

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
 from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
 from payment_service.domain.errors import Conflict, FailedPrecondition, Forbidden
-from payment_service.domain.events import EventType
 from payment_service.domain.payment import PaymentRejected
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts, CreateCheckout
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation

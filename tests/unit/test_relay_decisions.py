@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
 from payment_service.domain.errors import DeliveryFailed
-from payment_service.domain.events import EventType, PaidItem, PaymentEvent
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus, RetryPolicy
 from payment_service.service_layer.relay import OutboxRelay
 from tests.unit.payment_fakes import FakeStore, FakeUnitOfWork

@@ -1,0 +1,18 @@
+"""The root of both services' exception hierarchies: an error that may name the input it is about."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose; `field` names the bad input, if any."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class InvalidField(ServiceError):
+    """The caller sent something malformed in `field` (each service's InvalidRequest derives from it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field)
