@@ -21,19 +21,17 @@ class ItemRef:
         require_id(self.id, f"{field}.id")
 
 
+@dataclass(eq=False)
 class Product:
     """A catalog entry. Mapped onto the `products` table by the ORM adapter."""
 
-    def __init__(
-        self, kind: str, item_id: str, title: str, amount: int, currency: str, active: bool, updated_at: dt.datetime
-    ) -> None:
-        self.kind = kind
-        self.item_id = item_id
-        self.title = title
-        self.amount = amount
-        self.currency = currency
-        self.active = active
-        self.updated_at = updated_at
+    kind: str
+    item_id: str
+    title: str
+    amount: int
+    currency: str
+    active: bool
+    updated_at: dt.datetime
 
     @property
     def item(self) -> ItemRef:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from dataclasses import dataclass
 
 from paygrant.contract_rules import EventType
 from payment_service.domain.catalog import ItemRef
@@ -22,14 +23,14 @@ class CheckoutStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+@dataclass(eq=False)
 class CheckoutLine:
     """One item of a session, priced from the catalog at checkout time."""
 
-    def __init__(self, kind: str, item_id: str, title: str, amount: int) -> None:
-        self.kind = kind
-        self.item_id = item_id
-        self.title = title
-        self.amount = amount
+    kind: str
+    item_id: str
+    title: str
+    amount: int
 
     @property
     def item(self) -> ItemRef:
@@ -37,17 +38,15 @@ class CheckoutLine:
         return ItemRef(self.kind, self.item_id)
 
 
+@dataclass(eq=False)
 class Invoice:
     """The QPay invoice that collects a session's money."""
 
-    def __init__(
-        self, invoice_id: str, qr_text: str, qr_image: str, short_url: str, deeplinks: list[dict[str, str]]
-    ) -> None:
-        self.invoice_id = invoice_id
-        self.qr_text = qr_text
-        self.qr_image = qr_image
-        self.short_url = short_url
-        self.deeplinks = deeplinks
+    invoice_id: str
+    qr_text: str
+    qr_image: str
+    short_url: str
+    deeplinks: list[dict[str, str]]
 
 
 class CheckoutSession:

@@ -38,29 +38,19 @@ class ReportedPayment:
     paid_at: dt.datetime | None = None
 
 
+@dataclass(eq=False, kw_only=True)
 class Payment:
     """A confirmed payment of a session. Mapped onto `payments` by the ORM adapter."""
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        qpay_payment_id: str | None,
-        session_id: str,
-        user_id: str,
-        amount: int,
-        currency: str,
-        paid_at: dt.datetime,
-    ) -> None:
-        self.id = id
-        self.qpay_payment_id = qpay_payment_id
-        self.session_id = session_id
-        self.user_id = user_id
-        self.amount = amount
-        self.currency = currency
-        self.paid_at = paid_at
-        self.status = PaymentStatus.PAID
-        self.refunded_at: dt.datetime | None = None
+    id: str
+    qpay_payment_id: str | None
+    session_id: str
+    user_id: str
+    amount: int
+    currency: str
+    paid_at: dt.datetime
+    status: PaymentStatus = PaymentStatus.PAID
+    refunded_at: dt.datetime | None = None
 
     def refund(self, at: dt.datetime) -> None:
         """Marks the money returned; a payment is refunded at most once."""
