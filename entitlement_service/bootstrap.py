@@ -17,7 +17,8 @@ from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_server import GrpcServer
 from paygrant.runtime import ServiceApp
 
-SERVICE_NAME: str = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
+SERVICE = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"]
+SERVICE_NAME: str = SERVICE.full_name
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,18 @@ class EntitlementApp(ServiceApp):
 
     async def _start(self) -> None:
         s = self.settings
+        security = s.server_security()  # a misconfiguration stops the start before anything opens
         database = await self._started.enter_async_context(open_database(s.entitlement_database_url, SCHEMA))
         servicer = EntitlementServicer(lambda: UnitOfWork(database.sessions), await self._ownership_cache())
         server = GrpcServer(
             host=s.entitlement_grpc_host,
             port=s.entitlement_grpc_port,
-            service_names=[SERVICE_NAME],
+            services=[SERVICE],
             register=lambda grpc_server: entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
                 servicer, grpc_server
             ),
             is_ready=lambda: ping(database.engine),
+            security=security,
         )
         self._started.push_async_callback(server.stop)
         self.grpc_port = await server.start()

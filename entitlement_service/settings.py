@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
+from paygrant.server_security import ServerSecurity
 from paygrant.settings import PaygrantSettings
 
 
@@ -13,7 +16,32 @@ class EntitlementSettings(PaygrantSettings):
     entitlement_database_url: str = "sqlite+aiosqlite:///var/entitlement.db"
     entitlement_grpc_host: str = "127.0.0.1"
     entitlement_grpc_port: int = 50052
+    # Who may call: credential entries (paygrant.credentials; ';'-separated here, or a file of lines).
+    # None configured: protected mode, serving on loopback only.
+    entitlement_credentials: str = ""
+    entitlement_credentials_file: Path | None = None
+    # TLS for the gRPC server; with a client CA, callers must present a certificate it signed.
+    entitlement_tls_cert_file: Path | None = None
+    entitlement_tls_key_file: Path | None = None
+    entitlement_tls_client_ca_file: Path | None = None
+    entitlement_reflection: bool = True
     # Ownership cache; checks go to the database when unset.
     redis_url: str | None = None
     redis_key_prefix: str = "paygrant"
     ownership_cache_ttl_seconds: int = Field(default=300, gt=0)
+
+    def server_security(self) -> ServerSecurity:
+        """Credentials, TLS and reflection of the gRPC server; raises CannotServe when misconfigured.
+
+        Protected mode is checked here too, so a refused address stops the start before any I/O.
+        """
+        security = ServerSecurity.load(
+            credentials=self.entitlement_credentials,
+            credentials_file=self.entitlement_credentials_file,
+            tls_cert_file=self.entitlement_tls_cert_file,
+            tls_key_file=self.entitlement_tls_key_file,
+            tls_client_ca_file=self.entitlement_tls_client_ca_file,
+            reflection=self.entitlement_reflection,
+        )
+        security.check_address(self.entitlement_grpc_host)
+        return security

@@ -16,3 +16,7 @@ class InvalidField(ServiceError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message, field)
+
+
+class CannotServe(Exception):
+    """A process cannot start serving as configured; the message is one line for the operator."""

@@ -1,6 +1,10 @@
-"""A grpc.aio server with the standard health and reflection services.
+"""A grpc.aio server with the standard health and reflection services, credentials and request decoding.
 
 Health answers SERVING only while the service's database answers, re-checked periodically.
+Every call of the service's own methods passes two interceptors: Authorization (the roles the
+contract declares) and RequestDecoding (bad bytes answer INVALID_ARGUMENT, never UNKNOWN).
+The port is bound exclusively: grpc's default SO_REUSEPORT would let a second server on a taken
+port start silently and take part of the traffic.
 """
 
 from __future__ import annotations
@@ -11,8 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from paygrant.errors import CannotServe
+from paygrant.grpc_auth import Authorization
+from paygrant.request_decoding import RequestDecoding
+from paygrant.server_security import ServerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +38,17 @@ class GrpcServer:
         *,
         host: str,
         port: int,
-        service_names: Sequence[str],
+        services: Sequence[ServiceDescriptor],
         register: Callable[[grpc.aio.Server], None],
         is_ready: Callable[[], Awaitable[bool]],
+        security: ServerSecurity | None = None,
         readiness_interval: float = 2.0,
     ) -> None:
+        self._host = host
         self._address = f"{host}:{port}"
-        self._service_names = tuple(service_names)
+        self._services = tuple(services)
+        self._service_names = tuple(service.full_name for service in services)
+        self._security = security or ServerSecurity()
         self._register = register
         self._is_ready = is_ready
         self._readiness_interval = readiness_interval
@@ -44,15 +58,31 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> int:
-        """Binds, starts serving and returns the bound port (useful when asked for port 0)."""
-        server = grpc.aio.server()
+        """Binds, starts serving and returns the bound port (useful when asked for port 0).
+
+        Raises CannotServe when the port is taken, or when protected mode forbids the address.
+        """
+        security = self._security
+        security.check_address(self._host)
+        server = grpc.aio.server(
+            interceptors=[Authorization(self._services, security.credentials), RequestDecoding(self._services)],
+            options=[("grpc.so_reuseport", 0)],
+        )
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            server,
-        )
-        self.port = server.add_insecure_port(self._address)
+        if security.reflection:
+            health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+            reflection.enable_server_reflection((*self._service_names, health_name, reflection.SERVICE_NAME), server)
+        try:
+            if security.tls is None:
+                self.port = server.add_insecure_port(self._address)
+            else:
+                self.port = server.add_secure_port(self._address, security.tls.server_credentials())
+        except RuntimeError:
+            reason = "the port is taken or the address is not local"
+            raise CannotServe(f"cannot listen on {self._address}: {reason}") from None
+        if not security.credentials.configured:
+            log.warning("protected mode: no credentials configured, so %s serves on loopback only", self._address)
         await self._set_health(NOT_SERVING)
         await server.start()
         self._server = server

@@ -5,25 +5,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import grpc
-
-from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
+from paygrant.grpc_channel import open_channel
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.qpay_sim.control_client import SimulatorControl
-from payment_service.settings import PaymentSettings
+from paygrant_cli.settings import CliSettings
 
 
-async def run_demo(pay_settings: PaymentSettings, ent_settings: EntitlementSettings, wait_seconds: float = 15.0) -> int:
-    """Runs the purchase end to end and prints each step; 0 when the course ends up owned."""
+async def run_demo(settings: CliSettings, wait_seconds: float = 15.0) -> int:
+    """Runs the purchase end to end and prints each step; 0 when the course ends up owned.
+
+    With credentials configured, the payment token needs the operator and gateway roles and
+    the entitlement token the reader role.
+    """
     course = common_pb2.ItemRef(kind="course", id="intro-to-qpay")
     user = f"demo-user-{uuid.uuid4().hex[:6]}"
     async with (
-        grpc.aio.insecure_channel(f"{pay_settings.payment_grpc_host}:{pay_settings.payment_grpc_port}") as pay_channel,
-        grpc.aio.insecure_channel(
-            f"{ent_settings.entitlement_grpc_host}:{ent_settings.entitlement_grpc_port}"
-        ) as ent_channel,
+        open_channel(settings.payment_target, settings.payment_channel()) as pay_channel,
+        open_channel(settings.entitlement_target, settings.entitlement_channel()) as ent_channel,
     ):
         payments = payment_pb2_grpc.PaymentServiceStub(pay_channel)
         entitlements = entitlement_pb2_grpc.EntitlementServiceStub(ent_channel)
@@ -43,7 +43,7 @@ async def run_demo(pay_settings: PaymentSettings, ent_settings: EntitlementSetti
             f"3. checkout {checkout.session_id}: {checkout.amount / 100:,.2f} {checkout.currency}, "
             f"QPay invoice {checkout.invoice.invoice_id}, pay at {checkout.invoice.short_url}"
         )
-        paid = await SimulatorControl(pay_settings.qpay_base_url).pay(checkout.invoice.invoice_id)
+        paid = await SimulatorControl(settings.qpay_base_url).pay(checkout.invoice.invoice_id)
         print(f"4. customer paid through QPay (payment {paid['payment_id']}); QPay called back")
         deadline = asyncio.get_running_loop().time() + wait_seconds
         while not await owned():

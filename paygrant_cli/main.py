@@ -11,12 +11,15 @@ from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
 from paygrant.db import open_database
+from paygrant.errors import CannotServe
 from paygrant.qpay_sim.app import SimulatorProcess
 from paygrant.qpay_sim.config import SimulatorConfig
 from paygrant.qpay_sim.settings import SimulatorSettings
-from paygrant.runtime import configure_logging, run_until_signalled
+from paygrant.runtime import Component, configure_logging, run_until_signalled
+from paygrant_cli.credentials import new_credential, roles_argument
 from paygrant_cli.demo import run_demo
 from paygrant_cli.outbox import run_outbox_command
+from paygrant_cli.settings import CliSettings
 from paygrant_cli.stack import run_stack
 from payment_service.adapters.orm import SCHEMA as PAYMENT_SCHEMA
 from payment_service.bootstrap import PaymentApp
@@ -59,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     outbox_commands.add_parser("status", help="row counts and dead rows (exit code 1 when any row is dead)")
     retry = outbox_commands.add_parser("retry", help="send dead rows back to the relay")
     retry.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="only these rows (default: every dead row)")
+    credentials = commands.add_parser("credentials", help="bearer tokens for callers")
+    credentials_commands = credentials.add_subparsers(dest="credentials_command", required=True)
+    new = credentials_commands.add_parser("new", help="make a token; prints it and the entry a service is given")
+    roles_help = "comma-separated roles: relay, gateway, reader, operator"
+    new.add_argument("roles", type=roles_argument, metavar="ROLES", help=roles_help)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply the migrations a database lacks")
@@ -74,21 +82,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "up":
             return asyncio.run(run_stack())
         case "demo":
-            return asyncio.run(run_demo(PaymentSettings(), EntitlementSettings()))
+            return asyncio.run(run_demo(CliSettings()))
+        case "credentials":
+            print(new_credential(args.roles))
         case "outbox":
             url = PaymentSettings().payment_database_url
             return asyncio.run(run_outbox_command(url, args.outbox_command, getattr(args, "event_ids", [])))
         case "db":
             asyncio.run(_db_upgrade(args.service))
-        case "payment":
-            asyncio.run(run_until_signalled(PaymentApp(PaymentSettings())))
-        case "relay":
-            asyncio.run(run_until_signalled(PaymentApp(PaymentSettings(), serve=False, relay=True)))
-        case "entitlement":
-            asyncio.run(run_until_signalled(EntitlementApp(EntitlementSettings())))
-        case "qpay-sim":
-            asyncio.run(run_until_signalled(_simulator()))
+        case "payment" | "relay" | "entitlement" | "qpay-sim":
+            try:
+                asyncio.run(run_until_signalled(_server(args.command)))
+            except CannotServe as error:
+                print(f"paygrant {args.command}: {error}", file=sys.stderr)
+                return 2
     return 0
+
+
+def _server(command: str) -> Component:
+    match command:
+        case "payment":
+            return PaymentApp(PaymentSettings())
+        case "relay":
+            return PaymentApp(PaymentSettings(), serve=False, relay=True)
+        case "entitlement":
+            return EntitlementApp(EntitlementSettings())
+    return _simulator()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from paygrant.db import Database, is_sqlite, open_database, ping
+from paygrant.errors import CannotServe
 from paygrant.grpc_server import GrpcServer
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.runtime import ServiceApp
+from paygrant.server_security import ServerSecurity
 from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.adapters.orm import SCHEMA
 from payment_service.adapters.outbox_notifications import OutboxNotifications
@@ -31,7 +33,8 @@ from payment_service.settings import PaymentSettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
+SERVICE = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
+SERVICE_NAME = SERVICE.full_name
 
 
 @contextlib.asynccontextmanager
@@ -58,8 +61,9 @@ class PaymentApp(ServiceApp):
 
     async def _start(self) -> None:
         s = self.settings
+        security = s.server_security() if self._serve else None  # a misconfiguration stops the start at once
         database = await self._started.enter_async_context(open_database(s.payment_database_url, SCHEMA))
-        entitlements = EntitlementClient(s.entitlement_target, s.relay_call_timeout_seconds)
+        entitlements = EntitlementClient(s.entitlement_target, s.relay_call_timeout_seconds, s.entitlement_channel())
         await self._component(entitlements)
 
         def uow_factory() -> UnitOfWork:
@@ -71,11 +75,15 @@ class PaymentApp(ServiceApp):
             await self._component(self.relay)
             if not is_sqlite(s.payment_database_url):
                 await self._component(OutboxNotifications(s.payment_database_url, self.relay.wake))
-        if self._serve:
-            await self._start_serving(database, uow_factory, entitlements)
+        if security is not None:
+            await self._start_serving(database, uow_factory, entitlements, security)
 
     async def _start_serving(
-        self, database: Database, uow_factory: UnitOfWorkFactory, entitlements: EntitlementClient
+        self,
+        database: Database,
+        uow_factory: UnitOfWorkFactory,
+        entitlements: EntitlementClient,
+        security: ServerSecurity,
     ) -> None:
         s = self.settings
         qpay = QPayClient(
@@ -97,11 +105,12 @@ class PaymentApp(ServiceApp):
         grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
-            service_names=[SERVICE_NAME],
+            services=[SERVICE],
             register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
                 PaymentServicer(uow_factory, checkouts, confirmation), server
             ),
             is_ready=lambda: ping(database.engine),
+            security=security,
         )
         self.grpc_port = await grpc_server.start()
         self._started.push_async_callback(grpc_server.stop)
@@ -121,7 +130,10 @@ class PaymentApp(ServiceApp):
         http = web.AppRunner(create_callback_app(confirmation), access_log=None)
         await http.setup()
         self._started.push_async_callback(http.cleanup)
-        await web.TCPSite(http, s.callback_host, s.callback_port).start()
+        try:
+            await web.TCPSite(http, s.callback_host, s.callback_port).start()
+        except OSError as error:
+            raise CannotServe(f"cannot listen on {s.callback_host}:{s.callback_port}: {error.strerror}") from None
         bound = f"http://{s.callback_host}:{http.addresses[0][1]}"
         self.listening["QPay callback"] = bound + CALLBACK_PATH
         return s.callback_public_url or bound

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
-from paygrant.settings import PaygrantSettings
+from paygrant.server_security import ServerSecurity
+from paygrant.settings import EntitlementClientSettings
 
 
-class PaymentSettings(PaygrantSettings):
+class PaymentSettings(EntitlementClientSettings):
     """Everything the payment service (and its relay) needs."""
 
     payment_database_url: str = "sqlite+aiosqlite:///var/payment.db"
     payment_grpc_host: str = "127.0.0.1"
     payment_grpc_port: int = 50051
+    # Who may call: credential entries (paygrant.credentials; ';'-separated here, or a file of lines).
+    # None configured: protected mode, serving on loopback only.
+    payment_credentials: str = ""
+    payment_credentials_file: Path | None = None
+    # TLS for the gRPC server; with a client CA, callers must present a certificate it signed.
+    payment_tls_cert_file: Path | None = None
+    payment_tls_key_file: Path | None = None
+    payment_tls_client_ca_file: Path | None = None
+    payment_reflection: bool = True
     callback_host: str = "127.0.0.1"
     callback_port: int = 8081
     # The address QPay reaches the callback listener at (a public URL in production);
@@ -23,7 +35,6 @@ class PaymentSettings(PaygrantSettings):
     qpay_client_secret: SecretStr = SecretStr("123456")
     qpay_invoice_code: str = "TEST_INVOICE"
     qpay_timeout_seconds: float = 10.0
-    entitlement_target: str = "127.0.0.1:50052"
     checkout_ttl_seconds: int = Field(default=900, gt=0)
     # CheckPayment asks QPay about one session at most this often (QPay forbids tight polling).
     check_payment_interval_seconds: float = Field(default=5.0, ge=0)
@@ -40,3 +51,19 @@ class PaymentSettings(PaygrantSettings):
     relay_backoff_base_seconds: float = Field(default=0.5, gt=0)
     relay_backoff_max_seconds: float = Field(default=300.0, gt=0)
     relay_call_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    def server_security(self) -> ServerSecurity:
+        """Credentials, TLS and reflection of the gRPC server; raises CannotServe when misconfigured.
+
+        Protected mode is checked here too, so a refused address stops the start before any I/O.
+        """
+        security = ServerSecurity.load(
+            credentials=self.payment_credentials,
+            credentials_file=self.payment_credentials_file,
+            tls_cert_file=self.payment_tls_cert_file,
+            tls_key_file=self.payment_tls_key_file,
+            tls_client_ca_file=self.payment_tls_client_ca_file,
+            reflection=self.payment_reflection,
+        )
+        security.check_address(self.payment_grpc_host)
+        return security

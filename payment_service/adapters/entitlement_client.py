@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
+from paygrant.grpc_channel import ChannelSecurity, open_channel
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import DeliveryFailed, UpstreamRejected, UpstreamUnavailable
 from payment_service.domain.events import PaymentEvent
@@ -27,15 +28,16 @@ _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, gr
 class EntitlementClient:
     """One channel to the entitlement service; start() opens it, stop() closes it."""
 
-    def __init__(self, target: str, timeout: float) -> None:
+    def __init__(self, target: str, timeout: float, security: ChannelSecurity | None = None) -> None:
         self._target = target
         self._timeout = timeout
+        self._security = security
         self._channel: grpc.aio.Channel | None = None
         self._stub: entitlement_pb2_grpc.EntitlementServiceStub | None = None
 
     async def start(self) -> None:
         """Opens the channel (connections are made lazily by gRPC)."""
-        self._channel = grpc.aio.insecure_channel(self._target)
+        self._channel = open_channel(self._target, self._security)
         self._stub = entitlement_pb2_grpc.EntitlementServiceStub(self._channel)
 
     async def stop(self) -> None:

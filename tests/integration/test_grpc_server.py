@@ -20,7 +20,7 @@ async def test_health_follows_whether_the_database_answers(
     server = GrpcServer(
         host="127.0.0.1",
         port=0,
-        service_names=["paygrant.test.v1.Nothing"],
+        services=[],
         register=lambda server: None,
         is_ready=lambda: ping(database["engine"]),
         readiness_interval=0.1,

@@ -22,15 +22,18 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaygrant/common/v1/common.proto\x12\x12paygrant.common.v1\"#\n\x07ItemRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaygrant/common/v1/common.proto\x12\x12paygrant.common.v1\x1a google/protobuf/descriptor.proto\"#\n\x07ItemRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t*b\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_RELAY\x10\x01\x12\x10\n\x0cROLE_GATEWAY\x10\x02\x12\x0f\n\x0bROLE_READER\x10\x03\x12\x11\n\rROLE_OPERATOR\x10\x04:Q\n\rallowed_roles\x12\x1e.google.protobuf.MethodOptions\x18\xa9\x8b\x03 \x03(\x0e\x32\x18.paygrant.common.v1.Roleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paygrant.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEMREF']._serialized_start=55
-  _globals['_ITEMREF']._serialized_end=90
+  _globals['_ROLE']._serialized_start=126
+  _globals['_ROLE']._serialized_end=224
+  _globals['_ITEMREF']._serialized_start=89
+  _globals['_ITEMREF']._serialized_end=124
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,104 @@
+"""The server interceptor that lets a call in only with a credential whose role may call the method.
+
+The roles each method allows are declared in the contract (the `allowed_roles` option of every
+RPC in protos/), so the table cannot drift from the .proto files. Methods without roles (health,
+reflection) are open. With no credentials configured the server runs in protected mode: it listens
+on loopback only (see grpc_server) and every local caller is let in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+
+from paygrant.common.v1 import common_pb2
+from paygrant.credentials import Credentials, Role
+from paygrant.grpc_errors import abort
+
+log = logging.getLogger(__name__)
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+Behavior = Callable[[Any, Context], Any]
+BEARER = "bearer "
+
+
+def method_roles(services: Iterable[ServiceDescriptor]) -> dict[str, frozenset[Role]]:
+    """Method path (/package.Service/Method) -> the roles the contract allows to call it."""
+    return {
+        f"/{service.full_name}/{method.name}": frozenset(
+            Role.of_contract(number) for number in method.GetOptions().Extensions[common_pb2.allowed_roles]
+        )
+        for service in services
+        for method in service.methods
+    }
+
+
+class Authorization(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Checks every call of `services` against `credentials` before the servicer runs."""
+
+    def __init__(self, services: Iterable[ServiceDescriptor], credentials: Credentials) -> None:
+        self._allowed = method_roles(services)
+        self._credentials = credentials
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        allowed = self._allowed.get(handler_call_details.method)
+        if handler is None or allowed is None or not self._credentials.configured:
+            return handler
+        method = handler_call_details.method.rpartition("/")[2]
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._guarded(handler.unary_unary, method, allowed))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._guarded_stream(handler.unary_stream, method, allowed))
+        return handler
+
+    def _guarded(self, behavior: Behavior, method: str, allowed: frozenset[Role]) -> Behavior:
+        async def unary_unary(request: Any, context: Context) -> Any:
+            await self._authorize(context, method, allowed)
+            return await behavior(request, context)
+
+        return unary_unary
+
+    def _guarded_stream(self, behavior: Behavior, method: str, allowed: frozenset[Role]) -> Behavior:
+        async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            await self._authorize(context, method, allowed)
+            async for response in behavior(request, context):
+                yield response
+
+        return unary_stream
+
+    async def _authorize(self, context: Context, method: str, allowed: frozenset[Role]) -> None:
+        roles = self._roles(context)
+        if roles is None:
+            log.info("%s refused: no valid credential from %s", method, context.peer())
+            await abort(
+                context,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "a valid credential is required: 'authorization: Bearer <token>' metadata or a client certificate",
+            )
+        if not roles & allowed:
+            needed = ", ".join(sorted(allowed))
+            log.info("%s refused: roles %s from %s", method, ",".join(sorted(roles)), context.peer())
+            await abort(context, grpc.StatusCode.PERMISSION_DENIED, f"{method} may be called by: {needed}")
+
+    def _roles(self, context: Context) -> frozenset[Role] | None:
+        """The roles of the caller's credential: its bearer token, else its client certificate."""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                text = value.decode(errors="replace") if isinstance(value, bytes) else value
+                if text[: len(BEARER)].lower() == BEARER:
+                    return self._credentials.roles_of_token(text[len(BEARER) :].strip())
+                return None
+        for name in (context.auth_context() or {}).get("x509_common_name", ()):
+            roles = self._credentials.roles_of_certificate(name.decode(errors="replace"))
+            if roles is not None:
+                return roles
+        return None

@@ -1,0 +1,199 @@
+"""Decodes every request in paygrant's own layer, so bad bytes get INVALID_ARGUMENT naming the field.
+
+grpc decodes a request before the servicer runs, and a decode failure (invalid UTF-8 in a string
+field, truncated bytes) would answer UNKNOWN. The interceptor here swaps in a deserializer that
+never raises: it returns the message, or an `UndecodableRequest` naming the field at fault, which
+the wrapped handler answers with INVALID_ARGUMENT. It also applies the rules every field of every
+method shares, on SQLite and PostgreSQL alike: no NUL characters in strings (PostgreSQL refuses
+them, SQLite stores them), and timestamps within what google.protobuf.Timestamp allows.
+
+To find which string holds invalid UTF-8, the request is parsed once more against a copy of the
+contract in which every string field is `bytes`; that only happens for a request that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from paygrant.grpc_errors import abort
+
+# What google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+MAX_NANOS = 999_999_999
+TIMESTAMP = "google.protobuf.Timestamp"
+
+
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """Stands in for a request that cannot be served: `field` is the path at fault."""
+
+    field: str
+    problem: str
+
+
+def request_problem(message: Message, prefix: str = "") -> UndecodableRequest | None:
+    """The first field of a decoded message that breaks a contract-wide rule, or None."""
+    if message.DESCRIPTOR.full_name == TIMESTAMP:
+        return _timestamp_problem(message, prefix.rstrip("."))
+    for field, value in message.ListFields():
+        for path, element in _elements(field, value, prefix):
+            if field.type == FieldDescriptor.TYPE_STRING and "\x00" in element:
+                return UndecodableRequest(path, "must not contain NUL characters")
+            if field.type == FieldDescriptor.TYPE_MESSAGE and (problem := request_problem(element, f"{path}.")):
+                return problem
+    return None
+
+
+def _timestamp_problem(timestamp: Any, path: str) -> UndecodableRequest | None:
+    if not 0 <= timestamp.nanos <= MAX_NANOS:
+        return UndecodableRequest(path, f"nanos must be 0-{MAX_NANOS}")
+    if not MIN_TIMESTAMP_SECONDS <= timestamp.seconds <= MAX_TIMESTAMP_SECONDS:
+        return UndecodableRequest(path, "must be between years 1 and 9999")
+    return None
+
+
+def _elements(field: FieldDescriptor, value: Any, prefix: str) -> Iterable[tuple[str, Any]]:
+    """(path, element) of a set field: one for a singular field, one per entry of a repeated one."""
+    if field.is_repeated:
+        return ((f"{prefix}{field.name}[{index}]", element) for index, element in enumerate(value))
+    return ((f"{prefix}{field.name}", value),)
+
+
+class _LenientContract:
+    """The contract with every string field turned into bytes, to locate invalid UTF-8."""
+
+    def __init__(self) -> None:
+        self._pool = descriptor_pool.DescriptorPool()
+        self._added: set[str] = set()
+
+    def message_class(self, descriptor: Descriptor) -> type[Message]:
+        """The lenient twin of a request type."""
+        self._add(descriptor.file)
+        message_class: type[Message] = message_factory.GetMessageClass(
+            self._pool.FindMessageTypeByName(descriptor.full_name)
+        )
+        return message_class
+
+    def _add(self, file: FileDescriptor) -> None:
+        if file.name in self._added:
+            return
+        for dependency in file.dependencies:
+            self._add(dependency)
+        proto = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(proto)
+        for message in proto.message_type:
+            _strings_to_bytes(message)
+        self._pool.Add(proto)
+        self._added.add(file.name)
+
+
+def _strings_to_bytes(message: descriptor_pb2.DescriptorProto) -> None:
+    for field in message.field:
+        if field.type == descriptor_pb2.FieldDescriptorProto.TYPE_STRING and not field.HasField("default_value"):
+            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+    for nested in message.nested_type:
+        _strings_to_bytes(nested)
+
+
+def _invalid_utf8(lenient: Message, original: Descriptor, prefix: str = "") -> str | None:
+    """The path of the first string field (per `original`) whose bytes are not UTF-8."""
+    for field, value in lenient.ListFields():
+        declared = original.fields_by_name[field.name]
+        for path, element in _elements(field, value, prefix):
+            if declared.type == FieldDescriptor.TYPE_STRING:
+                try:
+                    element.decode("utf-8")
+                except UnicodeDecodeError:
+                    return path
+            elif declared.type == FieldDescriptor.TYPE_MESSAGE:
+                found = _invalid_utf8(element, declared.message_type, f"{path}.")
+                if found is not None:
+                    return found
+    return None
+
+
+class RequestDecoder:
+    """Decodes one request type; never raises."""
+
+    def __init__(self, descriptor: Descriptor, lenient: _LenientContract) -> None:
+        self._descriptor = descriptor
+        self._message_class = message_factory.GetMessageClass(descriptor)
+        self._lenient = lenient
+
+    def __call__(self, data: bytes) -> Message | UndecodableRequest:
+        try:
+            message = self._message_class.FromString(data)
+        except DecodeError:
+            return self._locate(data)
+        return request_problem(message) or message
+
+    def _locate(self, data: bytes) -> UndecodableRequest:
+        try:
+            lenient = self._lenient.message_class(self._descriptor).FromString(data)
+        except DecodeError:
+            return UndecodableRequest("request", f"is not a valid {self._descriptor.full_name} message")
+        path = _invalid_utf8(lenient, self._descriptor)
+        if path is None:
+            return UndecodableRequest("request", f"is not a valid {self._descriptor.full_name} message")
+        return UndecodableRequest(path, "is not valid UTF-8")
+
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+
+
+class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Decodes the requests of `services` itself; other services (health, reflection) pass through."""
+
+    def __init__(self, services: Iterable[ServiceDescriptor]) -> None:
+        lenient = _LenientContract()
+        self._decoders = {
+            f"/{service.full_name}/{method.name}": RequestDecoder(method.input_type, lenient)
+            for service in services
+            for method in service.methods
+        }
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        decoder = self._decoders.get(handler_call_details.method)
+        if handler is None or decoder is None:
+            return handler
+        if handler.unary_unary is not None:
+            return handler._replace(request_deserializer=decoder, unary_unary=_refusing(handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(request_deserializer=decoder, unary_stream=_refusing_stream(handler.unary_stream))
+        return handler
+
+
+async def _refuse(request: UndecodableRequest, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{request.field}: {request.problem}", request.field)
+
+
+def _refusing(behavior: Behavior) -> Behavior:
+    async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await _refuse(request, context)
+        return await behavior(request, context)
+
+    return unary_unary
+
+
+def _refusing_stream(behavior: Behavior) -> Behavior:
+    async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        if isinstance(request, UndecodableRequest):
+            await _refuse(request, context)
+        async for response in behavior(request, context):
+            yield response
+
+    return unary_stream
