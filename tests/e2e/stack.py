@@ -80,6 +80,8 @@ class Stack:
             env["PAYGRANT_QPAY_BASE_URL"] = self.qpay_base_url
         if "EntitlementService gRPC" in self.addresses:
             env["PAYGRANT_ENTITLEMENT_TARGET"] = self.entitlement_target
+        if "PaymentService gRPC" in self.addresses:
+            env["PAYGRANT_PAYMENT_TARGET"] = self.payment_target
         return env
 
     async def start(self, name: str, **overrides: str) -> None:
