@@ -7,12 +7,13 @@ import re
 from entitlement_service.settings import EntitlementSettings
 from paygrant.codegen import ROOT
 from paygrant.qpay_sim.settings import SimulatorSettings
+from paygrant_cli.settings import CliSettings
 from payment_service.settings import PaymentSettings
 
 COMPOSE = (ROOT / "docker-compose.yml").read_text()
 KNOWN = {
     f"PAYGRANT_{name.upper()}"
-    for settings in (PaymentSettings, EntitlementSettings, SimulatorSettings)
+    for settings in (PaymentSettings, EntitlementSettings, SimulatorSettings, CliSettings)
     for name in settings.model_fields
 }
 
@@ -42,3 +43,10 @@ def test_compose_targets_point_at_compose_services() -> None:
 def test_readme_documents_every_variable_the_settings_read() -> None:
     readme = (ROOT / "README.md").read_text()
     assert sorted(name for name in KNOWN if f"`{name}`" not in readme) == []
+
+
+def test_compose_configures_credentials_wherever_a_service_listens_beyond_loopback() -> None:
+    assert "PAYGRANT_ENTITLEMENT_CREDENTIALS: ${" in COMPOSE
+    assert "PAYGRANT_PAYMENT_CREDENTIALS: ${" in COMPOSE
+    assert "PAYGRANT_ENTITLEMENT_TOKEN: ${" in COMPOSE
+    assert '"127.0.0.1:8090:8090"' in COMPOSE, "the simulator's control endpoints stay on the host"
