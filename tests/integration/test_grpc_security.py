@@ -211,6 +211,7 @@ async def test_a_client_certificate_is_a_credential_with_the_roles_of_its_name(t
     ledger_cert, ledger_key = pki.client("ledger")
     stranger_cert, stranger_key = pki.client("stranger")
     ledger = ChannelSecurity(ca_file=pki.ca_file, cert_file=ledger_cert, key_file=ledger_key)
+    assert await is_serving(tls_entitlement, security=ledger)
     assert await _check_ownership(tls_entitlement, ledger) == grpc.StatusCode.OK
     async with open_channel(tls_entitlement, ledger) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
