@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from typing import Protocol
 
 
@@ -60,3 +61,21 @@ def require_id(value: str, field: str, invalid: FieldError) -> str:
     if problem:
         raise invalid(field, problem)
     return value
+
+
+# Amounts are minor units stored as BIGINT and sent as int64: a price and a payment's total must fit.
+MAX_AMOUNT = 2**63 - 1
+
+
+def amount_problem(amount: int) -> str | None:
+    """What is wrong with one amount in minor units, or None when it can be stored."""
+    if not 0 <= amount <= MAX_AMOUNT:
+        return f"must be between 0 and {MAX_AMOUNT} minor units"
+    return None
+
+
+def total_problem(amounts: Iterable[int]) -> str | None:
+    """What is wrong with the sum of a payment's amounts, or None when it can be stored."""
+    if sum(amounts) > MAX_AMOUNT:
+        return f"amounts add up to more than {MAX_AMOUNT} minor units"
+    return None

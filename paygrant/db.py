@@ -23,7 +23,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.types import TypeDecorator
@@ -194,8 +195,46 @@ def unique_violations(metadata: MetaData, errors: Mapping[str, Callable[[], Exce
         raise make_error() from error
 
 
+# SQLSTATEs of a PostgreSQL server that cannot serve now: a lost or refused connection (class 08),
+# shutting down or starting up (57P01-57P03), or out of connection slots (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# SQLite result codes of a database file that is locked by another writer or cannot be opened, read or written.
+_UNAVAILABLE_SQLITE_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
 def is_unavailable(error: BaseException) -> bool:
-    """True when `error` means the database could not be reached or dropped the connection (retryable)."""
+    """True when `error` means the database cannot serve now: retrying later may succeed.
+
+    Decided by what the driver reports, never by exception class alone: SQLAlchemy wraps a refused
+    connection, a server shutting down and a syntax error in the same classes, and only the first
+    two are outages. Follows SQLAlchemy's `orig` and explicit causes down to the driver's error.
+    """
+    return any(_names_an_outage(cause) for cause in _causes(error))
+
+
+def _names_an_outage(error: BaseException) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
+    if isinstance(error, (PoolTimeoutError, DisconnectionError)):  # pool exhausted, or a pooled connection died
+        return True
+    if isinstance(error, OSError):  # refused, reset, unreachable, timed out (TimeoutError is an OSError)
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    sqlite_code = getattr(error, "sqlite_errorname", None)
+    return isinstance(sqlite_code, str) and sqlite_code.startswith(_UNAVAILABLE_SQLITE_CODES)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, the driver error SQLAlchemy wrapped, and what each was explicitly raised from."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        yield current
+        wrapped = current.orig if isinstance(current, DBAPIError) else None
+        # An SQLAlchemy error raised while handling another (a failed rollback after a lost connection)
+        # is about that other error, so its context counts too.
+        context = current.__context__ if isinstance(current, SQLAlchemyError) else None
+        current = wrapped or current.__cause__ or context

@@ -1,13 +1,15 @@
 """Turns a service's own exceptions into gRPC statuses with rich error details.
 
-What a service does not map is still answered, never as UNKNOWN: a database that cannot be
-reached is UNAVAILABLE (retryable); anything else is INTERNAL, with its traceback in the log.
+What a service does not map is still answered, never as UNKNOWN: a database that cannot serve
+now is UNAVAILABLE (retryable); anything else is INTERNAL with a short error id, and the log
+line with its traceback carries the same id. A caller never sees driver text, SQL or parameters.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -22,11 +24,47 @@ log = logging.getLogger(__name__)
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
+UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
+# A status message travels in the trailers (twice, with its details), whose size gRPC limits: a message
+# quoting a huge input would turn the answer into RESOURCE_EXHAUSTED, so it is cut to this many characters.
+MAX_MESSAGE_CHARACTERS = 300
+
+
+def internal_message(error_id: str) -> str:
+    """What a caller is told of an unexpected failure: nothing but the id to quote."""
+    return f"internal error (error id {error_id}); it has been logged"
+
+
+def log_unavailable(what: str, error: BaseException) -> None:
+    """One warning line naming the outage, without the SQL or parameters a wrapped driver error carries."""
+    log.warning("%s: database unavailable: %s", what, outage_summary(error))
+
+
+def log_unexpected(what: str, error: BaseException) -> str:
+    """Logs `error` with its traceback under a fresh error id and returns the id (for the caller's answer)."""
+    error_id = secrets.token_hex(4)
+    log.error("%s failed unexpectedly (error id %s)", what, error_id, exc_info=error)
+    return error_id
+
+
+def outage_summary(error: BaseException) -> str:
+    """The driver's own error, class and first line: `CannotConnectNowError: the database system is starting up`."""
+    innermost = error
+    for _ in range(16):  # a bound, in case a chain loops
+        inner = getattr(innermost, "orig", None) or innermost.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        innermost = inner
+    first_line = str(innermost).partition("\n")[0][:200]
+    return f"{type(innermost).__name__}: {first_line}"
+
 
 async def abort(
     context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, message: str, field: str | None = None
 ) -> NoReturn:
     """Ends the call with `code`; a `field` is also sent as a BadRequest field violation."""
+    if len(message) > MAX_MESSAGE_CHARACTERS:
+        message = message[: MAX_MESSAGE_CHARACTERS - 1] + "…"
     details = []
     if field is not None:
         violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
@@ -44,6 +82,10 @@ def _code_number(code: grpc.StatusCode) -> int:
     return number
 
 
+async def _abort_unexpected(context: grpc.aio.ServicerContext[Any, Any], what: str, error: BaseException) -> NoReturn:
+    await abort(context, grpc.StatusCode.INTERNAL, internal_message(log_unexpected(what, error)))
+
+
 def translate_errors(mapping: Mapping[type[Exception], grpc.StatusCode]) -> Callable[[Handler], Handler]:
     """Decorates a servicer method so each mapped exception becomes its status code.
 
@@ -56,15 +98,18 @@ def translate_errors(mapping: Mapping[type[Exception], grpc.StatusCode]) -> Call
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             try:
                 return await handler(self, request, context)
+            except grpc.aio.AbortError:
+                raise  # the handler already chose its status
             except tuple(mapping) as error:
                 code = next(code for cls, code in mapping.items() if isinstance(error, cls))
-                await abort(context, code, str(error), getattr(error, "field", None))
+                if code is not grpc.StatusCode.INTERNAL:
+                    await abort(context, code, str(error), getattr(error, "field", None))
+                await _abort_unexpected(context, handler.__name__, error)  # a mapped bug: answered like any other
             except Exception as error:
                 if is_unavailable(error):
-                    log.warning("%s: database unavailable: %s", handler.__name__, error)
-                    await abort(context, grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry")
-                log.exception("%s failed unexpectedly", handler.__name__)
-                await abort(context, grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+                    log_unavailable(handler.__name__, error)
+                    await abort(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+                await _abort_unexpected(context, handler.__name__, error)
 
         return wrapper  # type: ignore[return-value]
 

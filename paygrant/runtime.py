@@ -39,9 +39,40 @@ def parse_listening(line: str) -> tuple[str, str] | None:
     return label, address
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Control characters (CR and LF first of all) and Unicode line breaks, each as a visible escape.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\r"): "\\r",
+    ord("\n"): "\\n",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def escape_control_characters(text: str) -> str:
+    """`text` on one line: every control character written as its escape (`\\n`, `\\x1b`)."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Escapes control characters in a record's message, so no logged value can forge a log line.
+
+    Only the message is escaped: a traceback appended after it keeps its own newlines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The formatted line with the record's message escaped (the record itself is left as it was)."""
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.message = escape_control_characters(record.message)
+        return super().formatMessage(safe)
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """One log format for every paygrant process."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """One log format for every paygrant process, one line per message."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 

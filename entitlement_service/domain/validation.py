@@ -96,8 +96,13 @@ def _parse_paid_items(raw: Sequence[RawPaidItem], low: int) -> tuple[PaidItem, .
         item = require_item(kind, item_id, f"items[{i}].item")
         if item in seen:
             raise InvalidRequest(f"items[{i}].item", f"repeats items[{seen[item]}].item")
-        if amount < 0:
-            raise InvalidRequest(f"items[{i}].amount", "must not be negative")
+        amount_problem = contract_rules.amount_problem(amount)
+        if amount_problem:
+            raise InvalidRequest(f"items[{i}].amount", amount_problem)
         seen[item] = i
         parsed.append(PaidItem(item, amount))
+    # No payment the payment service records can add up past what it stores.
+    total_problem = contract_rules.total_problem([paid.amount for paid in parsed])
+    if total_problem:
+        raise InvalidRequest("items", total_problem)
     return tuple(parsed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from payment_service.domain.errors import Forbidden, InvalidRequest
+from payment_service.domain.validation import require_id
 
 CALLBACK_PATH = "/qpay/callback"
 
@@ -43,11 +44,16 @@ class CallbackQuery:
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> CallbackQuery:
-        """Reads the callback's query; InvalidRequest naming the first missing field."""
+        """Reads the callback's query; InvalidRequest naming the first missing or malformed field.
+
+        Each value is checked like an id (1-128 characters, no control characters), so nothing
+        malformed reaches the database; no message repeats a value (one of them is the secret).
+        """
         values = {field: query.get(field, "") for field in ("session_id", "secret", "qpay_payment_id")}
         for field, value in values.items():
-            if not value:
-                raise InvalidRequest(field, "is required")
+            require_id(value, field)
+            if any(character < " " or character == "\x7f" for character in value):
+                raise InvalidRequest(field, "must not contain control characters")
         return cls(**values)
 
     def verify(self, secret_hash: str) -> None:

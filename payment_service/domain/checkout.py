@@ -11,6 +11,7 @@ from paygrant.contract_rules import EventType
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import InvalidTransition
 from payment_service.domain.events import PaidItem, PaymentEvent
+from payment_service.domain.money import require_total
 from payment_service.domain.payment import Payment
 
 
@@ -53,6 +54,7 @@ class CheckoutSession:
     """Aggregate root of a checkout. Mapped onto `checkout_sessions` by the ORM adapter.
 
     `events` holds what happened to it since it was loaded; the unit of work writes them to the outbox.
+    A session is only made for a cart whose total can be stored, so no invoice is opened for one that cannot.
     """
 
     invoice: Invoice | None
@@ -77,7 +79,8 @@ class CheckoutSession:
         self.user_id = user_id
         self.currency = currency
         self.lines = lines
-        self.amount = sum(line.amount for line in lines)
+        # Lines are in the order of the request's items, so a bad amount is named as the caller's item.
+        self.amount = require_total([line.amount for line in lines], "items")
         self.callback_secret_hash = callback_secret_hash
         self.created_at = created_at
         self.expires_at = expires_at

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
+from paygrant import contract_rules
 from payment_service.domain.errors import InvalidRequest
 
 # ISO 4217 minor-unit exponents of the currencies paygrant accepts.
@@ -27,3 +29,21 @@ def to_major(amount_minor: int, currency: str) -> Decimal:
 def to_minor(amount_major: Decimal, currency: str) -> int:
     """Decimal('10000.50') MNT -> 1000050; fractions below the minor unit are dropped."""
     return int(amount_major.scaleb(MINOR_UNIT_EXPONENTS[currency]))
+
+
+def require_amount(amount: int, field: str) -> int:
+    """`amount` when it can be stored (0 to int64's maximum minor units); else InvalidRequest naming `field`."""
+    problem = contract_rules.amount_problem(amount)
+    if problem:
+        raise InvalidRequest(field, problem)
+    return amount
+
+
+def require_total(amounts: Sequence[int], field: str) -> int:
+    """The sum of `amounts` (each checked as `field[i]`) when it can be stored; else InvalidRequest naming `field`."""
+    for index, amount in enumerate(amounts):
+        require_amount(amount, f"{field}[{index}]")
+    problem = contract_rules.total_problem(amounts)
+    if problem:
+        raise InvalidRequest(field, problem)
+    return sum(amounts)

@@ -60,6 +60,15 @@ class Payment:
         self.refunded_at = at
 
 
+def ensure_pays(payment: Payment, session: CheckoutSession) -> Payment:
+    """`payment` when it was recorded for `session`; else PaymentRejected (a payment pays one session only)."""
+    if payment.session_id != session.id:
+        raise PaymentRejected(
+            f"payment {payment.qpay_payment_id} is not for the invoice of session {session.id}", "qpay_payment_id"
+        )
+    return payment
+
+
 def confirm(session: CheckoutSession, reported: ReportedPayment) -> None:
     """Raises PaymentRejected unless QPay's report proves the session was paid in full."""
     if session.invoice is None or reported.invoice_id != session.invoice.invoice_id:

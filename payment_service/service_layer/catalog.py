@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from paygrant.db import utcnow
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.errors import AlreadyRecorded, InvalidRequest
-from payment_service.domain.money import normalize_currency
+from payment_service.domain.money import normalize_currency, require_amount
 from payment_service.domain.validation import require_kind
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -32,8 +32,7 @@ async def put_product(command: PutProduct, uow_factory: UnitOfWorkFactory) -> Pr
     title = command.title.strip()
     if not 0 < len(title) <= MAX_TITLE:
         raise InvalidRequest("product.title", f"must be 1-{MAX_TITLE} characters")
-    if command.amount < 0:
-        raise InvalidRequest("product.amount", "must not be negative")
+    require_amount(command.amount, "product.amount")
     currency = normalize_currency(command.currency, "product.currency")
     try:
         return await _write(command, title, currency, uow_factory)

@@ -14,7 +14,14 @@ from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.checkout import CheckoutSession
 from payment_service.domain.errors import AlreadyRecorded, NotFound, UnknownPayment
 from payment_service.domain.money import to_minor
-from payment_service.domain.payment import Payment, PaymentRejected, PaymentStatus, ReportedPayment, confirm
+from payment_service.domain.payment import (
+    Payment,
+    PaymentRejected,
+    PaymentStatus,
+    ReportedPayment,
+    confirm,
+    ensure_pays,
+)
 from payment_service.service_layer.payment_provider import PaymentProvider
 from payment_service.service_layer.queries import load_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -33,7 +40,11 @@ class PaymentConfirmation:
         self._min_check_interval = min_check_interval
 
     async def on_callback(self, query: CallbackQuery) -> Payment:
-        """Handles the unsigned callback: the secret first, then the provider is asked."""
+        """Handles the unsigned callback: the secret first, then the provider is asked.
+
+        Returns the session's payment of that id; PaymentRejected when the id names no payment of
+        this session (even one already recorded for another session).
+        """
         session = await load_checkout(self._uow_factory, query.session_id)
         query.verify(session.callback_secret_hash)
         return await self._confirm(session, query.qpay_payment_id)
@@ -64,7 +75,7 @@ class PaymentConfirmation:
         async with self._uow_factory() as uow:
             known = await uow.payments.by_qpay_id(qpay_payment_id)
         if known is not None:
-            return known
+            return ensure_pays(known, session)
         try:
             reported = await self._provider.get_payment(qpay_payment_id)
         except UnknownPayment as unknown:
@@ -78,7 +89,7 @@ class PaymentConfirmation:
                 winner = await uow.payments.by_qpay_id(qpay_payment_id)
             if winner is None:
                 raise
-            return winner
+            return ensure_pays(winner, session)
 
     async def _record(self, session_id: str, reported: ReportedPayment) -> Payment:
         async with self._uow_factory() as uow:

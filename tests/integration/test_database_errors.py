@@ -1,18 +1,29 @@
-"""Driver errors are translated by constraint name: only the unique key asked about becomes a domain error."""
+"""Driver errors as the services see them, produced for real.
+
+A unique violation is translated by constraint name: only the unique key asked about becomes a
+domain error. An outage (refused, cut off, starting up, shutting down, pool exhausted, SQLite
+locked or unopenable) is recognised as one (UNAVAILABLE, retryable); a bug never is. Outages
+that need the server itself to go down run against a private server (tests/private_postgres.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Insert
 
 from paygrant.db import NAMING_CONVENTION, create_engine, is_unavailable, unique_violations, violated_constraint
 from tests.conftest import CreateDatabase
+from tests.private_postgres import PrivatePostgres, private_postgres
+from tests.waiting import eventually
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 owners = Table("owners", metadata, Column("id", Integer, primary_key=True))
@@ -97,3 +108,179 @@ async def test_a_database_that_refuses_connections_is_unavailable(refused_port: 
     finally:
         await engine.dispose()
     assert is_unavailable(raised.value)
+
+
+async def _failure(engine: AsyncEngine, statement: str = "SELECT 1") -> BaseException:
+    """What running `statement` on `engine` raises."""
+    with pytest.raises(Exception) as raised:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    return raised.value
+
+
+@pytest.mark.parametrize("statement", ["SELEC 1", "SELECT * FROM no_such_table", "SELECT no_such_column FROM things"])
+async def test_a_bug_in_a_statement_is_not_an_outage(engine: AsyncEngine, statement: str) -> None:
+    # SQLite reports a syntax error or a missing table as OperationalError, the class of its outages too.
+    assert not is_unavailable(await _failure(engine, statement))
+
+
+async def test_a_pool_with_no_free_connection_is_unavailable(create_pg_database: CreateDatabase) -> None:
+    engine = create_async_engine(await create_pg_database("pool"), pool_size=1, max_overflow=0, pool_timeout=0.05)
+    try:
+        async with engine.connect():
+            failure = await _failure(engine)
+    finally:
+        await engine.dispose()
+    assert is_unavailable(failure), failure
+
+
+async def _backend_pid(conn: AsyncConnection) -> int:
+    pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert isinstance(pid, int)
+    return pid
+
+
+async def _wait_until_running_a_query(admin: AsyncEngine, pid: int) -> None:
+    async def running() -> bool:
+        async with admin.connect() as conn:
+            query = "SELECT state FROM pg_stat_activity WHERE pid = :pid"
+            return (await conn.execute(text(query), {"pid": pid})).scalar() == "active"
+
+    await eventually(running, what=f"backend {pid} to run its query")
+
+
+async def _cut_off_mid_query(
+    engine: AsyncEngine, admin: AsyncEngine, cut: Callable[[int], Awaitable[object]]
+) -> BaseException:
+    """What a long query on `engine` raises when `cut(backend pid)` ends its session while it runs."""
+    with pytest.raises(Exception) as raised:
+        async with engine.connect() as conn:
+            pid = await _backend_pid(conn)
+            sleeping = asyncio.create_task(conn.execute(text("SELECT pg_sleep(60)")))
+            await _wait_until_running_a_query(admin, pid)
+            await cut(pid)
+            await sleeping
+    return raised.value
+
+
+async def test_a_session_the_administrator_terminates_mid_query_is_unavailable(
+    create_pg_database: CreateDatabase,
+) -> None:
+    url = await create_pg_database("terminated")
+    engine, admin = create_async_engine(url), create_async_engine(url)
+
+    async def terminate(pid: int) -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    try:
+        failure = await _cut_off_mid_query(engine, admin, terminate)
+    finally:
+        await engine.dispose()
+        await admin.dispose()
+    assert "administrator command" in str(failure)
+    assert is_unavailable(failure)
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server these tests may stop, crash and start (never the suite's shared one)."""
+    with private_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+async def private_engines(private_server: PrivatePostgres) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """An engine on the private server, and one to watch it with."""
+    engine, admin = create_engine(private_server.url()), create_engine(private_server.url())
+    yield engine, admin
+    await engine.dispose()
+    await admin.dispose()
+
+
+async def test_a_server_stopped_mid_query_is_unavailable(
+    private_server: PrivatePostgres, private_engines: tuple[AsyncEngine, AsyncEngine]
+) -> None:
+    engine, admin = private_engines
+    try:
+        failure = await _cut_off_mid_query(engine, admin, lambda _pid: asyncio.to_thread(private_server.stop))
+    finally:
+        private_server.start()
+    assert "administrator command" in str(failure)
+    assert is_unavailable(failure), failure
+
+
+async def test_a_server_that_is_down_is_unavailable(private_server: PrivatePostgres) -> None:
+    engine = create_engine(private_server.url())
+    private_server.stop()
+    try:
+        failure = await _failure(engine)
+    finally:
+        private_server.start()
+        await engine.dispose()
+    assert is_unavailable(failure), failure
+
+
+async def test_a_server_starting_up_is_unavailable(private_server: PrivatePostgres) -> None:
+    engine = create_engine(private_server.url())
+    private_server.stop()
+    private_server.start_without_accepting()
+    try:
+        failure = await _failure(engine)
+    finally:
+        private_server.promote()
+        await engine.dispose()
+    assert "not accepting connections" in str(failure)
+    assert is_unavailable(failure), failure
+
+
+async def test_a_backend_that_dies_mid_query_is_unavailable(
+    private_server: PrivatePostgres, private_engines: tuple[AsyncEngine, AsyncEngine]
+) -> None:
+    engine, admin = private_engines
+
+    # The postmaster then resets every session and recovers, as after any crash.
+    async def crash(pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)
+
+    failure = await _cut_off_mid_query(engine, admin, crash)
+
+    assert is_unavailable(failure), failure
+
+    async def accepting() -> bool:
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as error:
+            assert is_unavailable(error), error  # while it recovers, too
+            return False
+        return True
+
+    await eventually(accepting, what="the private server to recover from the crash")
+
+
+async def test_an_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}")  # a folder, not a database file
+    try:
+        failure = await _failure(engine)
+    finally:
+        await engine.dispose()
+    assert "unable to open database file" in str(failure)
+    assert is_unavailable(failure)
+
+
+async def test_a_locked_sqlite_database_is_unavailable(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/locked.db"
+    holder = create_engine(url)
+    impatient = create_async_engine(url, connect_args={"timeout": 0})  # no busy wait: the lock shows at once
+    try:
+        async with holder.connect() as writing:
+            await writing.execute(text("CREATE TABLE t (x INTEGER)"))
+            await writing.commit()
+            await writing.execute(text("INSERT INTO t VALUES (1)"))  # holds the write lock until the end
+            failure = await _failure(impatient, "INSERT INTO t VALUES (2)")
+    finally:
+        await holder.dispose()
+        await impatient.dispose()
+    assert "database is locked" in str(failure)
+    assert is_unavailable(failure)

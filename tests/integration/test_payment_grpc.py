@@ -19,6 +19,7 @@ from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
+from paygrant.errors import CannotServe
 from paygrant.payment.v1 import payment_pb2 as pb
 from paygrant.payment.v1.payment_pb2_grpc import PaymentServiceStub
 from paygrant.qpay_sim.app import RunningSimulator, start_simulator
@@ -247,7 +248,7 @@ async def test_a_start_that_fails_midway_leaves_nothing_running(new_database: Ne
             callback_port=taken.getsockname()[1],  # the callback listener cannot bind: start fails late
         )
         app = PaymentApp(settings)
-        with pytest.raises(OSError):
+        with pytest.raises(CannotServe, match=r"cannot listen on 127\.0\.0\.1"):
             await app.start()
 
     assert (app.relay, app.grpc_port, app.listening) == (None, 0, {})

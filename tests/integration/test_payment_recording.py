@@ -10,11 +10,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from paygrant.contract_rules import MAX_AMOUNT
 from payment_service.adapters import orm
 from payment_service.domain.callback import CallbackQuery
+from payment_service.domain.catalog import ItemRef
 from payment_service.domain.checkout import CheckoutStatus
-from payment_service.domain.errors import AlreadyRecorded, Conflict, Forbidden
+from payment_service.domain.errors import AlreadyRecorded, Conflict, Forbidden, InvalidRequest
 from payment_service.domain.payment import PaymentRejected
+from payment_service.service_layer.catalog import PutProduct, put_product
 from payment_service.service_layer.checkout import CreateCheckout
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.unit_of_work import UnitOfWork
@@ -122,6 +125,36 @@ async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -
         await harness.confirmation.on_callback(await _callback(harness, other_session, qpay_payment_id))
 
     assert await harness.count("payments") == 0
+
+
+async def test_a_payment_recorded_for_another_session_does_not_confirm_this_one(harness: PaymentHarness) -> None:
+    session_a = await harness.new_checkout("key-a", "user-a")
+    session_b = await harness.new_checkout("key-b", "user-b")
+    paid_b = await _pay_silently(harness, session_b)
+    await harness.confirmation.on_callback(await _callback(harness, session_b, paid_b))
+
+    # Session A's own secret, with session B's already-recorded payment.
+    with pytest.raises(PaymentRejected, match="not for the invoice") as refused:
+        await harness.confirmation.on_callback(await _callback(harness, session_a, paid_b))
+
+    assert refused.value.field == "qpay_payment_id"
+    assert (await harness.checkouts.get(session_a)).status is CheckoutStatus.PENDING
+    assert await harness.count("payments") == 1 and await harness.count("outbox") == 1
+
+
+async def test_a_cart_whose_total_overflows_int64_opens_no_invoice_at_qpay(harness: PaymentHarness) -> None:
+    await harness.new_checkout()  # an ordinary checkout, so the count below is seen to move
+    gold = [ItemRef("course", "gold-1"), ItemRef("course", "gold-2")]
+    for item in gold:
+        await put_product(PutProduct(item, "Gold", MAX_AMOUNT // 2 + 1, "MNT", True), harness.uow_factory)
+    opened = (await harness.sim.requests())["invoice_create"]
+
+    with pytest.raises(InvalidRequest) as refused:
+        await harness.checkouts.create(CreateCheckout("key-gold", "user-1", tuple(gold)))
+
+    assert refused.value.field == "items"
+    assert opened == 1 and (await harness.sim.requests())["invoice_create"] == opened
+    assert await harness.count("checkout_sessions") == 1
 
 
 async def test_check_payment_records_a_payment_whose_callback_was_lost(harness: PaymentHarness) -> None:

@@ -14,8 +14,8 @@ from paygrant.server_security import ServerSecurity, is_loopback
 def test_a_token_is_known_by_its_hash_and_maps_to_its_roles() -> None:
     old, new = new_token(), new_token()
     credentials = Credentials.parse([f"relay {hash_token(old)}", f"relay,reader {hash_token(new)}", "# a comment", ""])
-    assert credentials.roles_of_token(old) == {Role.RELAY}
-    assert credentials.roles_of_token(new) == {Role.RELAY, Role.READER}
+    assert credentials.roles_of_token(old) == frozenset({Role.RELAY})
+    assert credentials.roles_of_token(new) == frozenset({Role.RELAY, Role.READER})
     assert credentials.roles_of_token("not-a-token") is None
     assert credentials.roles_of_token(hash_token(old)) is None, "the stored hash is not itself a credential"
 
@@ -30,7 +30,7 @@ def test_entries_hold_no_token_in_clear() -> None:
 def test_certificates_map_by_common_name() -> None:
     credentials = Credentials.parse(["reader cn:ledger-service"])
     assert credentials.configured
-    assert credentials.roles_of_certificate("ledger-service") == {Role.READER}
+    assert credentials.roles_of_certificate("ledger-service") == frozenset({Role.READER})
     assert credentials.roles_of_certificate("someone-else") is None
 
 
@@ -56,8 +56,8 @@ def test_entries_load_from_a_variable_and_a_file(tmp_path: Path) -> None:
     file = tmp_path / "credentials"
     file.write_text(f"# operators\noperator {hash_token(second)}\n")
     credentials = Credentials.load(f"gateway {hash_token(first)}; ", file)
-    assert credentials.roles_of_token(first) == {Role.GATEWAY}
-    assert credentials.roles_of_token(second) == {Role.OPERATOR}
+    assert credentials.roles_of_token(first) == frozenset({Role.GATEWAY})
+    assert credentials.roles_of_token(second) == frozenset({Role.OPERATOR})
     assert not Credentials.load("").configured
 
 

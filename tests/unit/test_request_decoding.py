@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from paygrant.common.v1 import common_pb2
@@ -17,7 +18,7 @@ from paygrant.request_decoding import (
 MARKER = "\u2603" * 3  # a string whose UTF-8 bytes are easy to find and corrupt
 
 
-def _decoder(message_type: type) -> RequestDecoder:
+def _decoder(message_type: type[Message]) -> RequestDecoder:
     return RequestDecoder(message_type.DESCRIPTOR, _LenientContract())
 
 
