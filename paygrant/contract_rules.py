@@ -38,6 +38,8 @@ def id_problem(value: str) -> str | None:
         return f"is longer than {MAX_ID_LENGTH} characters"
     if value.strip() != value:
         return "must not start or end with whitespace"
+    if any(character < " " or "\x7f" <= character < "\xa0" for character in value):
+        return "must not contain control characters"
     return None
 
 

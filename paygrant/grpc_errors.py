@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -19,6 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from paygrant.db import is_unavailable
+from paygrant.failure_log import log_unavailable, log_unexpected
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +33,6 @@ MAX_MESSAGE_CHARACTERS = 300
 def internal_message(error_id: str) -> str:
     """What a caller is told of an unexpected failure: nothing but the id to quote."""
     return f"internal error (error id {error_id}); it has been logged"
-
-
-def log_unavailable(what: str, error: BaseException) -> None:
-    """One warning line naming the outage, without the SQL or parameters a wrapped driver error carries."""
-    log.warning("%s: database unavailable: %s", what, outage_summary(error))
-
-
-def log_unexpected(what: str, error: BaseException) -> str:
-    """Logs `error` with its traceback under a fresh error id and returns the id (for the caller's answer)."""
-    error_id = secrets.token_hex(4)
-    log.error("%s failed unexpectedly (error id %s)", what, error_id, exc_info=error)
-    return error_id
-
-
-def outage_summary(error: BaseException) -> str:
-    """The driver's own error, class and first line: `CannotConnectNowError: the database system is starting up`."""
-    innermost = error
-    for _ in range(16):  # a bound, in case a chain loops
-        inner = getattr(innermost, "orig", None) or innermost.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        innermost = inner
-    first_line = str(innermost).partition("\n")[0][:200]
-    return f"{type(innermost).__name__}: {first_line}"
 
 
 async def abort(

@@ -25,7 +25,9 @@ ENDPOINTS = frozenset(
         "payment_cancel",
     }
 )
-CALLBACK_MODES = frozenset({"normal", "drop", "duplicate"})
+# normal: sent once; drop: never sent; duplicate: sent twice; fail: sent, but QPay hangs up
+# before the answer (its own timeout), so the merchant may or may not have acted on it.
+CALLBACK_MODES = frozenset({"normal", "drop", "duplicate", "fail"})
 
 
 @dataclass

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from paygrant.db import is_unavailable
-from paygrant.grpc_errors import log_unavailable, log_unexpected
+from paygrant.failure_log import log_unavailable, log_unexpected
 from payment_service.domain import errors
 from payment_service.domain.callback import CALLBACK_PATH, CallbackQuery
 from payment_service.domain.payment import PaymentRejected

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
+from paygrant.failure_log import log_failure
 from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import PaymentServiceError
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
@@ -65,5 +66,5 @@ class PaymentSweep(BackgroundService):
             await asyncio.sleep(self._interval)
             try:
                 await self.sweep_once()
-            except Exception:  # the database may be briefly away; the sweep must outlive it
-                log.exception("payment sweep pass failed")
+            except Exception as error:  # the database may be briefly away; the sweep must outlive it
+                log_failure("payment sweep pass", error)

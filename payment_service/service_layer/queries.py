@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.errors import InvalidRequest, NotFound
+from payment_service.domain.errors import NotFound
 from payment_service.domain.payment import Payment
+from payment_service.domain.validation import require_id
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
 async def load_checkout(uow_factory: UnitOfWorkFactory, session_id: str) -> CheckoutSession:
     """The session with this id; InvalidRequest or NotFound naming `session_id` otherwise."""
-    if not session_id:
-        raise InvalidRequest("session_id", "is required")
+    require_id(session_id, "session_id")
     async with uow_factory() as uow:
         session = await uow.checkouts.get(session_id)
     if session is None:
@@ -21,8 +21,7 @@ async def load_checkout(uow_factory: UnitOfWorkFactory, session_id: str) -> Chec
 
 async def get_payment(payment_id: str, uow_factory: UnitOfWorkFactory) -> tuple[Payment, CheckoutSession]:
     """A recorded payment with the session it paid (for its lines)."""
-    if not payment_id:
-        raise InvalidRequest("payment_id", "is required")
+    require_id(payment_id, "payment_id")
     async with uow_factory() as uow:
         payment = await uow.payments.get(payment_id)
         session = await uow.checkouts.get(payment.session_id) if payment is not None else None

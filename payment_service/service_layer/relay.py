@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from paygrant.db import utcnow
+from paygrant.failure_log import log_failure
 from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
@@ -60,8 +61,8 @@ class OutboxRelay(BackgroundService):
         while True:
             try:
                 await self.deliver_due()
-            except Exception:  # the database may be briefly away; the loop must outlive it
-                log.exception("outbox relay pass failed; retrying after the poll interval")
+            except Exception as error:  # the database may be briefly away; the loop must outlive it
+                log_failure("outbox relay pass", error)
             if not self._wakeup.is_set():
                 self.idle.set()
             with contextlib.suppress(TimeoutError):

@@ -27,6 +27,7 @@ from payment_service.bootstrap import SERVICE as PAYMENT_SERVICE
 from payment_service.bootstrap import PaymentApp
 from payment_service.settings import PaymentSettings
 from tests.conftest import NewDatabase
+from tests.waiting import eventually
 
 # Who may call what, written out here on purpose: the servers read it from the .proto files, and
 # this table is the independent statement they are checked against. A new RPC must be added here.
@@ -142,7 +143,7 @@ async def test_every_rpc_admits_exactly_its_roles(servers: Servers, caplog: pyte
 
 
 async def test_health_and_reflection_stay_open(servers: Servers) -> None:
-    assert await is_serving(servers.entitlement)
+    await eventually(lambda: is_serving(servers.entitlement), what="health without a credential")
     code = await _call(servers.entitlement, "/grpc.health.v1.Health/Check", ())
     assert code == grpc.StatusCode.OK
 
@@ -211,7 +212,7 @@ async def test_a_client_certificate_is_a_credential_with_the_roles_of_its_name(t
     ledger_cert, ledger_key = pki.client("ledger")
     stranger_cert, stranger_key = pki.client("stranger")
     ledger = ChannelSecurity(ca_file=pki.ca_file, cert_file=ledger_cert, key_file=ledger_key)
-    assert await is_serving(tls_entitlement, security=ledger)
+    await eventually(lambda: is_serving(tls_entitlement, security=ledger), what="health over TLS")
     assert await _check_ownership(tls_entitlement, ledger) == grpc.StatusCode.OK
     async with open_channel(tls_entitlement, ledger) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:

@@ -219,7 +219,7 @@ async def test_every_rpc_answers_unavailable_while_postgresql_is_down_and_serves
 
     _assert_every_rpc_unavailable(down)
     assert callback_while_down[0] == 503 and callback_while_down[1].startswith("UNAVAILABLE")
-    outage_lines = [r for r in caplog.records if r.name == "paygrant.grpc_errors"]
+    outage_lines = [r for r in caplog.records if r.name == "paygrant.failure_log"]
     assert outage_lines and all(r.exc_info is None for r in outage_lines), "an outage is one line, not a traceback"
     _assert_every_rpc_serves(await services.answers())
     assert await services.callback() == (200, "SUCCESS"), "QPay's next try records the payment"
