@@ -9,8 +9,8 @@ on loopback only (see grpc_server) and every local caller is let in.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -18,11 +18,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from paygrant.common.v1 import common_pb2
 from paygrant.credentials import Credentials, Role
 from paygrant.grpc_errors import abort
+from paygrant.grpc_interceptors import Context, checked
 
 log = logging.getLogger(__name__)
 
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-Behavior = Callable[[Any, Context], Any]
 BEARER = "bearer "
 
 
@@ -54,26 +53,11 @@ class Authorization(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or allowed is None or not self._credentials.configured:
             return handler
         method = handler_call_details.method.rpartition("/")[2]
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._guarded(handler.unary_unary, method, allowed))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._guarded_stream(handler.unary_stream, method, allowed))
-        return handler
 
-    def _guarded(self, behavior: Behavior, method: str, allowed: frozenset[Role]) -> Behavior:
-        async def unary_unary(request: Any, context: Context) -> Any:
+        async def authorize(request: Any, context: Context) -> None:
             await self._authorize(context, method, allowed)
-            return await behavior(request, context)
 
-        return unary_unary
-
-    def _guarded_stream(self, behavior: Behavior, method: str, allowed: frozenset[Role]) -> Behavior:
-        async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            await self._authorize(context, method, allowed)
-            async for response in behavior(request, context):
-                yield response
-
-        return unary_stream
+        return checked(handler, authorize)
 
     async def _authorize(self, context: Context, method: str, allowed: frozenset[Role]) -> None:
         roles = self._roles(context)

@@ -13,7 +13,7 @@ contract in which every string field is `bytes`; that only happens for a request
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescript
 from google.protobuf.message import DecodeError, Message
 
 from paygrant.grpc_errors import abort
+from paygrant.grpc_interceptors import Context, checked
 
 # What google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
@@ -146,8 +147,6 @@ class RequestDecoder:
         return UndecodableRequest(path, "is not valid UTF-8")
 
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
-
 
 class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Decodes the requests of `services` itself; other services (health, reflection) pass through."""
@@ -169,31 +168,9 @@ class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         decoder = self._decoders.get(handler_call_details.method)
         if handler is None or decoder is None:
             return handler
-        if handler.unary_unary is not None:
-            return handler._replace(request_deserializer=decoder, unary_unary=_refusing(handler.unary_unary))
-        if handler.unary_stream is not None:
-            return handler._replace(request_deserializer=decoder, unary_stream=_refusing_stream(handler.unary_stream))
-        return handler
+        return checked(handler, _refuse_undecodable, request_deserializer=decoder)
 
 
-async def _refuse(request: UndecodableRequest, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{request.field}: {request.problem}", request.field)
-
-
-def _refusing(behavior: Behavior) -> Behavior:
-    async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        if isinstance(request, UndecodableRequest):
-            await _refuse(request, context)
-        return await behavior(request, context)
-
-    return unary_unary
-
-
-def _refusing_stream(behavior: Behavior) -> Behavior:
-    async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        if isinstance(request, UndecodableRequest):
-            await _refuse(request, context)
-        async for response in behavior(request, context):
-            yield response
-
-    return unary_stream
+async def _refuse_undecodable(request: Any, context: Context) -> None:
+    if isinstance(request, UndecodableRequest):
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{request.field}: {request.problem}", request.field)
