@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,16 @@ class ChannelSecurity:
         )
 
 
-def open_channel(target: str, security: ChannelSecurity | None = None) -> grpc.aio.Channel:
+def open_channel(
+    target: str, security: ChannelSecurity | None = None, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.aio.Channel:
     """A grpc.aio channel to `target` that presents `security`'s credentials on every call."""
     security = security or ChannelSecurity()
     interceptors = [] if security.token is None else [BearerToken(security.token)]
     if security.uses_tls:
-        return grpc.aio.secure_channel(target, security.channel_credentials(), interceptors=interceptors)
-    return grpc.aio.insecure_channel(target, interceptors=interceptors)
+        credentials = security.channel_credentials()
+        return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
 class BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]

@@ -1,17 +1,24 @@
-"""The ownership cache in Redis, kept race-free by a generation counter per user.
+"""The ownership cache in Redis, kept race-free by a generation per user.
 
 Answers live in a hash per (user, generation). A reader reads the generation first, then the
 hash, and on a miss asks the database and writes the answer into that same generation's hash.
-A writer bumps the generation after its commit. A reader that read the database before the
+A writer replaces the generation after its commit. A reader that read the database before the
 commit can only write its stale answer under the old generation, which nobody reads any more,
-so a revoke is never followed by a stale "owned". Generation keys have no expiry (only the
-answer hashes do), so a Redis with a volatile-* eviction policy never resets them.
+so a revoke is never followed by a stale "owned".
+
+A generation is a random token, never a count: a count restarts at 0 when Redis is flushed or
+restarts empty, and a reader caught across the flush would write its stale answer under a number
+that a later change makes current again (the chaos suite found exactly that). A token never
+recurs. A reader that finds no generation sets one (SET NX) before reading, so it too reads and
+writes under a token no earlier reader had. Generation keys have no expiry (only the answer
+hashes do), so a Redis with a volatile-* eviction policy never drops them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
@@ -44,8 +51,10 @@ class RedisOwnershipCache:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for user in asked:
+                    pipe.set(self._generation_key(user), _new_generation(), nx=True)
                     pipe.get(self._generation_key(user))
-                generations = {user: int(gen or 0) for user, gen in zip(asked, await pipe.execute(), strict=True)}
+                replies = await pipe.execute()
+                generations = {user: str(generation) for user, generation in zip(asked, replies[1::2], strict=True)}
                 for user, items in asked.items():
                     pipe.hmget(self._answers_key(user, generations[user]), [_field(item) for item in items])
                 replies = await pipe.execute()
@@ -81,15 +90,19 @@ class RedisOwnershipCache:
     async def invalidate_user(self, user_id: str) -> None:
         """Makes every cached answer about the user unreachable; call after the commit that changed them."""
         try:
-            await self._redis.incr(self._generation_key(user_id))
+            await self._redis.set(self._generation_key(user_id), _new_generation())
         except RedisError as error:
             raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {user_id}") from error
 
     def _generation_key(self, user_id: str) -> str:
         return f"{self._prefix}:own-gen:{user_id}"
 
-    def _answers_key(self, user_id: str, generation: int) -> str:
+    def _answers_key(self, user_id: str, generation: str) -> str:
         return f"{self._prefix}:own:{user_id}:{generation}"
+
+
+def _new_generation() -> str:
+    return secrets.token_hex(8)
 
 
 def _field(item: ItemRef) -> str:

@@ -18,7 +18,7 @@ class CacheLookup:
     """
 
     known: dict[OwnershipQuery, Ownership] = field(default_factory=dict)
-    generations: dict[str, int] = field(default_factory=dict)
+    generations: dict[str, str] = field(default_factory=dict)
 
 
 class OwnershipCache(Protocol):

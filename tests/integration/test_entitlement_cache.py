@@ -190,3 +190,17 @@ async def test_failed_invalidation_fails_the_apply_and_the_redelivery_repairs_th
         await apply_payment_event(grant, service.uow_factory, unreachable_cache)
     assert await apply_payment_event(grant, service.uow_factory, service.cache) is True
     assert (await service.check(ALGEBRA))[0].owned
+
+
+async def test_an_answer_read_across_a_redis_flush_is_never_read_after_the_next_change(
+    service: Service, cache: RedisOwnershipCache, redis: Redis, redis_prefix: str
+) -> None:
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-1", [("course", "algebra-1", 100)])  # u1 has a generation
+    lookup = await cache.lookup([GEOMETRY])  # a reader misses the cache ...
+    async with service.uow_factory() as uow:  # ... and reads "not owned" from the database
+        stale = await uow.entitlements.ownership_of([GEOMETRY])
+    assert not stale[GEOMETRY].owned
+    await redis.delete(*[key async for key in redis.scan_iter(match=f"{redis_prefix}:*")])  # Redis flushed
+    await cache.remember(lookup, stale)  # the reader writes its answer after the flush
+    await service.apply(EventType.PAYMENT_COMPLETED, "pay-2", [("course", "geometry", 100)])  # geometry is granted
+    assert (await service.check(GEOMETRY))[0].owned, "a generation from before the flush came back"

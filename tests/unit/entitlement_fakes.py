@@ -137,7 +137,7 @@ class FakeOwnershipCache:
 
     async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
         known = {q: self.answers[q] for q in queries if q in self.answers}
-        return CacheLookup(known=known, generations={q.user_id: 0 for q in queries})
+        return CacheLookup(known=known, generations={q.user_id: "0" for q in queries})
 
     async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
         self.answers.update(answers)
