@@ -80,6 +80,8 @@ class GrpcServer:
                 self.port = server.add_secure_port(self._address, security.tls.server_credentials())
         except RuntimeError:
             reason = "the port is taken or the address is not local"
+            if security.tls is not None:
+                reason += ", or the TLS certificate and key are not a valid pair"
             raise CannotServe(f"cannot listen on {self._address}: {reason}") from None
         if not security.credentials.configured:
             log.warning("protected mode: no credentials configured, so %s serves on loopback only", self._address)

@@ -147,7 +147,6 @@ class RequestDecoder:
         return UndecodableRequest(path, "is not valid UTF-8")
 
 
-
 class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Decodes the requests of `services` itself; other services (health, reflection) pass through."""
 

@@ -23,6 +23,7 @@ from paygrant.errors import CannotServe
 from paygrant.grpc_channel import ChannelSecurity, open_channel
 from paygrant.grpc_server import GrpcServer
 from paygrant.health_probe import is_serving
+from paygrant.server_security import ServerSecurity, ServerTls
 from payment_service.bootstrap import SERVICE as PAYMENT_SERVICE
 from payment_service.bootstrap import PaymentApp
 from payment_service.settings import PaymentSettings
@@ -264,3 +265,23 @@ async def test_a_taken_port_is_refused_instead_of_shared(caplog: pytest.LogCaptu
         assert any("protected mode" in record.getMessage() for record in caplog.records)
     finally:
         await first.stop()
+
+
+async def test_a_certificate_that_does_not_match_its_key_stops_the_start(pki: Pki, tmp_path: Path) -> None:
+    other_key = tmp_path / "other.key"
+    pki.ca.issue_cert("127.0.0.1").private_key_pem.write_to_path(str(other_key))
+
+    async def ready() -> bool:
+        return True
+
+    server = GrpcServer(
+        host="127.0.0.1",
+        port=0,
+        services=[],
+        register=lambda server: None,
+        is_ready=ready,
+        security=ServerSecurity(tls=ServerTls(pki.server_cert, other_key)),
+    )
+    with pytest.raises(CannotServe, match="the TLS certificate and key are not a valid pair"):
+        await server.start()
+    await server.stop()
