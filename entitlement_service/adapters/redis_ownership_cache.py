@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
@@ -50,11 +51,7 @@ class RedisOwnershipCache:
                 items.append(query.item)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for user in asked:
-                    pipe.set(self._generation_key(user), _new_generation(), nx=True)
-                    pipe.get(self._generation_key(user))
-                replies = await pipe.execute()
-                generations = {user: str(generation) for user, generation in zip(asked, replies[1::2], strict=True)}
+                generations = await self._generations(pipe, list(asked))
                 for user, items in asked.items():
                     pipe.hmget(self._answers_key(user, generations[user]), [_field(item) for item in items])
                 replies = await pipe.execute()
@@ -68,6 +65,19 @@ class RedisOwnershipCache:
             if value is not None
         }
         return CacheLookup(known=known, generations=generations)
+
+    async def _generations(self, pipe: Pipeline, users: list[str]) -> dict[str, str]:
+        """Each user's generation; a user without one gets a fresh token first (one more round trip)."""
+        for user in users:
+            pipe.get(self._generation_key(user))
+        found = dict(zip(users, await pipe.execute(), strict=True))
+        missing = [user for user, generation in found.items() if generation is None]
+        if missing:
+            for user in missing:
+                pipe.set(self._generation_key(user), _new_generation(), nx=True)
+                pipe.get(self._generation_key(user))  # ours, or the one a concurrent reader set first
+            found.update(zip(missing, (await pipe.execute())[1::2], strict=True))
+        return {user: str(generation) for user, generation in found.items()}
 
     async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
         """Stores database answers under the generation read before the database was asked."""
