@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.support import entitlement_process, fresh_database, postgres_available
+from bench.support import entitlement_process, fresh_database, postgres_available, rate
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
@@ -30,11 +28,13 @@ USERS, ITEMS_EACH = 200, 5
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _item(n: int) -> ItemRef:
+def item_ref(n: int) -> ItemRef:
+    """The n-th course of the benchmark catalog."""
     return ItemRef(kind="course", id=f"c{n}")
 
 
-async def _grant_everything(stub: Any) -> None:
+async def grant_everything(stub: Any) -> None:
+    """Grants each of USERS users ITEMS_EACH courses."""
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
     for user in range(USERS):
@@ -44,47 +44,31 @@ async def _grant_everything(stub: Any) -> None:
                 type=pb.PAYMENT_EVENT_TYPE_COMPLETED,
                 payment_id=f"pay-{user}",
                 user_id=f"u{user}",
-                items=[pb.PaidItem(item=_item(user + i), amount=1000) for i in range(ITEMS_EACH)],
+                items=[pb.PaidItem(item=item_ref(user + i), amount=1000) for i in range(ITEMS_EACH)],
                 occurred_at=occurred_at,
             )
         )
 
 
-async def _rate(call: Callable[[int], Awaitable[int]], calls: int, concurrency: int) -> float:
-    """Questions answered per second, `concurrency` calls in flight."""
-    queue = iter(range(calls))
-    answered = 0
-
-    async def worker() -> None:
-        nonlocal answered
-        for n in queue:
-            count = await call(n)  # not `answered += await …`: that reads `answered` before awaiting
-            answered += count
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return answered / (time.perf_counter() - started)
-
-
 async def _measure(database_url: str, redis_url: str | None, checks: int, concurrency: int) -> dict[str, float]:
     async with entitlement_process(database_url, redis_url) as target, grpc.aio.insecure_channel(target) as channel:
         stub = EntitlementServiceStub(channel)
-        await _grant_everything(stub)
+        await grant_everything(stub)
 
         async def single(n: int) -> int:
-            request = pb.CheckOwnershipRequest(user_id=f"u{n % USERS}", item=_item(n % (USERS + ITEMS_EACH)))
+            request = pb.CheckOwnershipRequest(user_id=f"u{n % USERS}", item=item_ref(n % (USERS + ITEMS_EACH)))
             await stub.CheckOwnership(request)
             return 1
 
         async def batch(n: int) -> int:
-            queries = [pb.OwnershipQuery(user_id=f"u{(n + i) % USERS}", item=_item(n + i)) for i in range(100)]
+            queries = [pb.OwnershipQuery(user_id=f"u{(n + i) % USERS}", item=item_ref(n + i)) for i in range(100)]
             await stub.BatchCheckOwnership(pb.BatchCheckOwnershipRequest(queries=queries))
             return 100
 
-        await _rate(single, checks, concurrency)  # warm-up: fills the cache where there is one
+        await rate(single, checks, concurrency)  # warm-up: fills the cache where there is one
         return {
-            "single": await _rate(single, checks, concurrency),
-            "batch": await _rate(batch, max(checks // 100, 10), concurrency),
+            "single": await rate(single, checks, concurrency),
+            "batch": await rate(batch, max(checks // 100, 10), concurrency),
         }
 
 
@@ -96,13 +80,13 @@ async def main(checks: int, concurrency: int) -> None:
         cached = await _measure(url, REDIS_URL, checks, concurrency)
     baseline = database["single"]
     print(f"ownership checks, {checks} calls, {concurrency} in flight, {'PostgreSQL' if use_postgres else 'SQLite'}")
-    for name, rate in [
+    for name, figure in [
         ("CheckOwnership, database (baseline)", baseline),
         ("CheckOwnership, Redis cache warm", cached["single"]),
         ("BatchCheckOwnership x100, database", database["batch"]),
         ("BatchCheckOwnership x100, Redis cache warm", cached["batch"]),
     ]:
-        print(f"  {name:44s} {rate:9.0f} checks/s   {rate / baseline:6.2f}x baseline")
+        print(f"  {name:44s} {figure:9.0f} checks/s   {figure / baseline:6.2f}x baseline")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ import asyncio
 import os
 import socket
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+from paygrant.grpc_channel import ChannelSecurity
 from paygrant.health_probe import is_serving
 from paygrant_cli.children import start_child, stop_child
 
@@ -45,9 +47,15 @@ async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def entitlement_process(database_url: str, redis_url: str | None = None) -> AsyncIterator[str]:
-    """`paygrant entitlement` as its own process, as deployed, on any free port; yields its gRPC target."""
+async def entitlement_process(
+    database_url: str, redis_url: str | None = None, security: ChannelSecurity | None = None, **settings: str
+) -> AsyncIterator[str]:
+    """`paygrant entitlement` as its own process, as deployed, on any free port; yields its gRPC target.
+
+    `settings` are more PAYGRANT_* variables (credentials, TLS files); `security` is how to reach it then.
+    """
     env = {
+        **settings,
         **os.environ,
         "PAYGRANT_ENTITLEMENT_DATABASE_URL": database_url,
         "PAYGRANT_ENTITLEMENT_GRPC_PORT": "0",
@@ -58,14 +66,30 @@ async def entitlement_process(database_url: str, redis_url: str | None = None) -
     child, listening = await start_child("entitlement", env, log_level="WARNING")
     try:
         target = listening["EntitlementService gRPC"]
-        await eventually_serving(target)
+        await eventually_serving(target, security)
         yield target
     finally:
         await stop_child(child)
 
 
-async def eventually_serving(target: str, within: float = 30.0) -> None:
+async def eventually_serving(target: str, security: ChannelSecurity | None = None, within: float = 30.0) -> None:
     """Waits until the server at `target` answers its health check with SERVING."""
     async with asyncio.timeout(within):
-        while not await is_serving(target):  # noqa: ASYNC110  (another process's state: asked, not awaited)
+        while not await is_serving(target, security=security):  # noqa: ASYNC110  (another process's state: asked, not awaited)
             await asyncio.sleep(0.1)
+
+
+async def rate(call: Callable[[int], Awaitable[int]], calls: int, concurrency: int) -> float:
+    """Questions answered per second, `concurrency` calls in flight."""
+    queue = iter(range(calls))
+    answered = 0
+
+    async def worker() -> None:
+        nonlocal answered
+        for n in queue:
+            count = await call(n)  # not `answered += await …`: that reads `answered` before awaiting
+            answered += count
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return answered / (time.perf_counter() - started)
