@@ -5,7 +5,19 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Enum, ForeignKey, Index, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import composite, registry
 
 from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus, Source
@@ -46,8 +58,16 @@ purchases = Table(
     Column("status", _lowercase(PurchaseStatus), nullable=False),
     Column("purchased_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # Grants by hand: why and by whom. Revokes: why, and by whom when done by hand.
+    Column("reason", String(500)),
+    Column("actor", String(128)),
+    # Paid while the user already owned the item through another payment: it granted nothing new.
+    Column("double_purchase", Boolean, nullable=False, server_default=false()),
+    Column("revoke_reason", String(500)),
+    Column("revoked_by", String(128)),
     UniqueConstraint("payment_id", "item_kind", "item_id"),
     Index("ix_purchases_user_item", "user_id", "item_kind", "item_id"),
+    Index("ix_purchases_purchased_at_id", "purchased_at", "id"),
 )
 
 # What a user owns now, pointing at the earliest active purchase that gives it.
@@ -71,6 +91,21 @@ refund_marks = Table(
     Column("payment_id", String(128), primary_key=True),
     Column("event_id", String(36), nullable=False),
     Column("marked_at", UTCDateTime, nullable=False),
+)
+
+# A grant or revoke by hand, by its caller's idempotency key: the same key again changes nothing.
+admin_actions = Table(
+    "admin_actions",
+    metadata,
+    Column("idempotency_key", String(128), primary_key=True),
+    Column("action", String(8), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("item_kind", String(32), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("source", String(8)),
+    Column("reason", String(500), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
 )
 
 _mapped = False

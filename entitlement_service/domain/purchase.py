@@ -54,6 +54,11 @@ class Purchase:
     purchased_at: dt.datetime
     status: PurchaseStatus = PurchaseStatus.ACTIVE
     revoked_at: dt.datetime | None = None
+    reason: str | None = None
+    actor: str | None = None
+    double_purchase: bool = False
+    revoke_reason: str | None = None
+    revoked_by: str | None = None
 
     @classmethod
     def bought(

@@ -13,7 +13,6 @@ from entitlement_service.domain.errors import (
     OwnershipCacheUnavailable,
     PaymentOfAnotherUser,
 )
-from entitlement_service.domain.purchase import Source
 from entitlement_service.domain.validation import (
     parse_payment_event,
     parse_queries,
@@ -21,6 +20,7 @@ from entitlement_service.domain.validation import (
     require_id,
     require_kind,
 )
+from entitlement_service.entrypoints.purchase_messages import SOURCES
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
 from entitlement_service.service_layer.ownership_cache import OwnershipCache
@@ -28,6 +28,7 @@ from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
+from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceServicer
 from paygrant.grpc_errors import translate_errors
 from paygrant.timestamps import from_timestamp, to_timestamp
 
@@ -41,12 +42,11 @@ EVENT_TYPES = {
     pb.PAYMENT_EVENT_TYPE_COMPLETED: EventType.PAYMENT_COMPLETED,
     pb.PAYMENT_EVENT_TYPE_REFUNDED: EventType.PAYMENT_REFUNDED,
 }
-SOURCES = {Source.PAID: pb.SOURCE_PAID, Source.FREE: pb.SOURCE_FREE, Source.ADMIN: pb.SOURCE_ADMIN}
 # The two messages that carry an ownership answer.
 Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
 
 
-class EntitlementServicer:
+class EntitlementServicer(EntitlementServiceServicer):  # the generated base: until every RPC of issue 7 is here
     """Serves paygrant.entitlement.v1.EntitlementService; each call runs in a unit of work of its own."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> None:
@@ -110,6 +110,10 @@ class EntitlementServicer:
             for entitlement in owned
         ]
         return pb.ListEntitlementsResponse(entitlements=entries)
+
+    # ---- grants, revokes and purchase history (GrantEntitlement, RevokeEntitlement, ListPurchases)
+
+    # ---- analytics (GetPurchaseStats, StreamPurchases)
 
 
 def _answer(message: type[Answer], ownership: Ownership, **fields: Any) -> Answer:

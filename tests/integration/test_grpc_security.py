@@ -48,6 +48,11 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
         Role.OPERATOR,
     },
     "/paygrant.entitlement.v1.EntitlementService/ListEntitlements": {Role.READER, Role.GATEWAY, Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/GrantEntitlement": {Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/RevokeEntitlement": {Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/ListPurchases": {Role.READER, Role.GATEWAY, Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/GetPurchaseStats": {Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/StreamPurchases": {Role.OPERATOR},
 }
 TOKENS = {role: new_token() for role in Role}
 OLD_OPERATOR_TOKEN = new_token()  # a second key of one role: rotation keeps both valid for a while
@@ -55,6 +60,12 @@ CREDENTIALS = ";".join(
     [f"{role} {hash_token(token)}" for role, token in TOKENS.items()] + [f"operator {hash_token(OLD_OPERATOR_TOKEN)}"]
 )
 DENIED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+STREAMING = {
+    f"/{service.full_name}/{method.name}"
+    for service in (PAYMENT_SERVICE, ENTITLEMENT_SERVICE)
+    for method in service.methods
+    if method.server_streaming
+}
 
 
 @dataclass
@@ -106,9 +117,13 @@ async def servers(new_database: NewDatabase, refused_port: int) -> AsyncIterator
 async def _call(target: str, method: str, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
     """The status of calling `method` with an empty request: authorization is decided before the request is read."""
     async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         try:
-            await call(b"", metadata=metadata, timeout=10)
+            if method in STREAMING:
+                stream = channel.unary_stream(method, request_serializer=None, response_deserializer=None)
+                _ = [response async for response in stream(b"", metadata=metadata, timeout=10)]
+            else:
+                call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+                await call(b"", metadata=metadata, timeout=10)
         except grpc.aio.AioRpcError as error:
             return error.code()
     return grpc.StatusCode.OK

@@ -55,6 +55,31 @@ class EntitlementServiceStub:
                 request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsRequest.SerializeToString,
                 response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsResponse.FromString,
                 _registered_method=True)
+        self.GrantEntitlement = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/GrantEntitlement',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementResponse.FromString,
+                _registered_method=True)
+        self.RevokeEntitlement = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/RevokeEntitlement',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementResponse.FromString,
+                _registered_method=True)
+        self.ListPurchases = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/ListPurchases',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesResponse.FromString,
+                _registered_method=True)
+        self.GetPurchaseStats = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/GetPurchaseStats',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsResponse.FromString,
+                _registered_method=True)
+        self.StreamPurchases = channel.unary_stream(
+                '/paygrant.entitlement.v1.EntitlementService/StreamPurchases',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.FromString,
+                _registered_method=True)
 
 
 class EntitlementServiceServicer:
@@ -77,7 +102,8 @@ class EntitlementServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchCheckOwnership(self, request, context):
-        """Many ownership checks in one call; results come in the order of the queries.
+        """Many ownership checks in one call; results come in the order of the queries. An invalid
+        query gets its own error in its result without failing the call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,6 +111,48 @@ class EntitlementServiceServicer:
 
     def ListEntitlements(self, request, context):
         """Everything a user owns now, optionally of one kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantEntitlement(self, request, context):
+        """Gives a user an item by hand (support, a promotion): a purchase with source ADMIN (or
+        FREE), recording who did it and why. Idempotent by idempotency_key: the same key and
+        request answer the same grant with duplicate = true; the same key with a different
+        request is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeEntitlement(self, request, context):
+        """Revokes the user's active ADMIN and FREE grants of an item. Paid purchases are never
+        revoked here (a refund does that), so the user may still own the item. NOT_FOUND when
+        the user has no active grant of it. Idempotent by idempotency_key, as GrantEntitlement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPurchases(self, request, context):
+        """A user's purchases (active and revoked, every source), newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPurchaseStats(self, request, context):
+        """Revenue and counts per period and currency, split by kind and by source, refunds
+        separately, and the top items; computed by the database.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamPurchases(self, request, context):
+        """Every purchase made in a time range, ordered by a stable key, many per message;
+        resumable from the last key seen. What reconciliation reads.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,6 +180,31 @@ def add_EntitlementServiceServicer_to_server(servicer, server):
                     servicer.ListEntitlements,
                     request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsRequest.FromString,
                     response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsResponse.SerializeToString,
+            ),
+            'GrantEntitlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantEntitlement,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementResponse.SerializeToString,
+            ),
+            'RevokeEntitlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeEntitlement,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementResponse.SerializeToString,
+            ),
+            'ListPurchases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurchases,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesResponse.SerializeToString,
+            ),
+            'GetPurchaseStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPurchaseStats,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsResponse.SerializeToString,
+            ),
+            'StreamPurchases': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPurchases,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +316,141 @@ class EntitlementService:
             '/paygrant.entitlement.v1.EntitlementService/ListEntitlements',
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsRequest.SerializeToString,
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListEntitlementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantEntitlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/GrantEntitlement',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GrantEntitlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeEntitlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/RevokeEntitlement',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokeEntitlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurchases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/ListPurchases',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ListPurchasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPurchaseStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/GetPurchaseStats',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.GetPurchaseStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPurchases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/StreamPurchases',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.FromString,
             options,
             channel_credentials,
             insecure,
