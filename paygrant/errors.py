@@ -16,6 +16,8 @@ class InvalidField(ServiceError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message, field)
+        self.field: str = field
+        self.problem = message
 
 
 class CannotServe(Exception):

@@ -49,10 +49,21 @@ def parse_query(user_id: str, kind: str, item_id: str, prefix: str = "") -> Owne
     return OwnershipQuery(require_id(user_id, f"{prefix}user_id"), require_item(kind, item_id, f"{prefix}item"))
 
 
-def parse_queries(raw: Sequence[tuple[str, str, str]]) -> list[OwnershipQuery]:
-    """A batch of 1-1000 (user_id, kind, item id) questions, in the caller's order."""
+def parse_queries(raw: Sequence[tuple[str, str, str]]) -> list[OwnershipQuery | InvalidRequest]:
+    """A batch of 1-1000 (user_id, kind, item id) questions, in the caller's order.
+
+    The batch's size is checked as a whole (InvalidRequest naming `queries`); an invalid question
+    stands in the list as its InvalidRequest (its field relative to the question, e.g. `item.kind`),
+    so the others are still answered.
+    """
     require_count(len(raw), "queries", 1, MAX_QUERIES)
-    return [parse_query(*query, prefix=f"queries[{i}].") for i, query in enumerate(raw)]
+    parsed: list[OwnershipQuery | InvalidRequest] = []
+    for query in raw:
+        try:
+            parsed.append(parse_query(*query))
+        except InvalidRequest as invalid:
+            parsed.append(invalid)
+    return parsed
 
 
 def parse_payment_event(

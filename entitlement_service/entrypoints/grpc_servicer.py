@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from entitlement_service.domain.entitlement import Ownership
+from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.errors import (
     ConcurrentChange,
     InvalidRequest,
@@ -23,7 +23,7 @@ from entitlement_service.domain.validation import (
 from entitlement_service.entrypoints.purchase_messages import SOURCES
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
-from entitlement_service.service_layer.ownership_cache import OwnershipCache
+from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
@@ -42,6 +42,7 @@ EVENT_TYPES = {
     pb.PAYMENT_EVENT_TYPE_COMPLETED: EventType.PAYMENT_COMPLETED,
     pb.PAYMENT_EVENT_TYPE_REFUNDED: EventType.PAYMENT_REFUNDED,
 }
+NO_CACHE = NoOwnershipCache()
 # The two messages that carry an ownership answer.
 Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
 
@@ -52,6 +53,14 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
     def __init__(self, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> None:
         self._uow_factory = uow_factory
         self._cache = cache
+
+    def _cache_for(self, consistency: int) -> OwnershipCache:
+        """The cache a check may use: none for FULLY_CONSISTENT, which reads the database."""
+        if consistency == pb.CONSISTENCY_FULLY_CONSISTENT:
+            return NO_CACHE
+        if consistency in (pb.CONSISTENCY_UNSPECIFIED, pb.CONSISTENCY_MINIMIZE_LATENCY):
+            return self._cache
+        raise InvalidRequest("consistency", f"{consistency} is not a Consistency value")
 
     @translate_errors(ERRORS)
     async def ApplyPaymentEvent(
@@ -76,7 +85,7 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
     ) -> pb.CheckOwnershipResponse:
         """Does this user own this item now?"""
         query = parse_query(request.user_id, request.item.kind, request.item.id)
-        [ownership] = await check_ownership([query], self._uow_factory, self._cache)
+        [ownership] = await check_ownership([query], self._uow_factory, self._cache_for(request.consistency))
         return _answer(pb.CheckOwnershipResponse, ownership)
 
     @translate_errors(ERRORS)
@@ -84,11 +93,15 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
         self, request: pb.BatchCheckOwnershipRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.BatchCheckOwnershipResponse:
         """Answers many ownership questions, in the order asked."""
-        queries = parse_queries([(q.user_id, q.item.kind, q.item.id) for q in request.queries])
-        answers = await check_ownership(queries, self._uow_factory, self._cache)
+        cache = self._cache_for(request.consistency)
+        parsed = parse_queries([(q.user_id, q.item.kind, q.item.id) for q in request.queries])
+        valid = [query for query in parsed if isinstance(query, OwnershipQuery)]
+        answers = iter(await check_ownership(valid, self._uow_factory, cache))
         results = [
-            _answer(pb.OwnershipResult, answer, query=asked)
-            for asked, answer in zip(request.queries, answers, strict=True)
+            _answer(pb.OwnershipResult, next(answers), query=asked)
+            if isinstance(query, OwnershipQuery)
+            else pb.OwnershipResult(query=asked, error=pb.QueryError(field=query.field, description=query.problem))
+            for asked, query in zip(request.queries, parsed, strict=True)
         ]
         return pb.BatchCheckOwnershipResponse(results=results)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -113,6 +114,41 @@ async def test_every_rpc_answers_through_a_real_channel(stub: Any) -> None:
     assert (after.owned, after.source, after.HasField("purchased_at")) == (False, pb.SOURCE_UNSPECIFIED, False)
 
 
+async def test_an_invalid_query_of_a_batch_gets_its_own_error_and_the_others_are_answered(stub: Any) -> None:
+    await stub.ApplyPaymentEvent(payment_event(pb.PAYMENT_EVENT_TYPE_COMPLETED, [(ALGEBRA, 25_000)]))
+    queries = [
+        pb.OwnershipQuery(user_id="u1", item=ItemRef(kind="Course", id="algebra-1")),
+        pb.OwnershipQuery(user_id="u1", item=ALGEBRA),
+        pb.OwnershipQuery(user_id="", item=ALGEBRA),
+    ]
+    batch = await stub.BatchCheckOwnership(pb.BatchCheckOwnershipRequest(queries=queries))
+    assert [r.query for r in batch.results] == queries
+    assert [(r.owned, r.error.field) for r in batch.results] == [(False, "item.kind"), (True, ""), (False, "user_id")]
+    assert not batch.results[1].HasField("error")
+    assert batch.results[2].error.description == "is required"
+
+
+async def test_a_fully_consistent_check_reads_the_database_past_the_cache(
+    stub: Any, redis_url: str, redis_prefix: str
+) -> None:
+    question = pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA)
+    assert not (await stub.CheckOwnership(question)).owned  # "not owned" is now cached
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:  # a wrong answer planted where the cache looks (the documented key layout)
+        generation = await redis.get(f"{redis_prefix}:own-gen:u1")
+        assert isinstance(generation, str)
+        await redis.hset(f"{redis_prefix}:own:u1:{generation}", "course:algebra-1", "admin|2025-01-01T00:00:00+00:00")
+    finally:
+        await redis.aclose()
+    assert (await stub.CheckOwnership(question)).owned, "the default consistency answers from the cache"
+    fresh = pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA, consistency=pb.CONSISTENCY_FULLY_CONSISTENT)
+    assert not (await stub.CheckOwnership(fresh)).owned
+    batch = pb.BatchCheckOwnershipRequest(
+        queries=[pb.OwnershipQuery(user_id="u1", item=ALGEBRA)], consistency=pb.CONSISTENCY_FULLY_CONSISTENT
+    )
+    assert not (await stub.BatchCheckOwnership(batch)).results[0].owned
+
+
 async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
     health = health_pb2_grpc.HealthStub(channel)
 
@@ -151,6 +187,7 @@ async def test_bad_input_is_refused_naming_the_field(stub: Any) -> None:
         (stub.CheckOwnership(pb.CheckOwnershipRequest(item=ALGEBRA)), "user_id"),
         (stub.BatchCheckOwnership(pb.BatchCheckOwnershipRequest()), "queries"),
         (stub.ListEntitlements(pb.ListEntitlementsRequest(user_id="u1", kind="Course")), "kind"),
+        (stub.CheckOwnership(pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA, consistency=cast(Any, 7))), "consistency"),
     ]
     for call, field in refusals:
         assert await violated_field(call) == (grpc.StatusCode.INVALID_ARGUMENT, field)
