@@ -44,6 +44,7 @@ class EntitlementApp(ServiceApp):
             ),
             is_ready=lambda: ping(database.engine),
             security=security,
+            share_port=s.shared_ports,
         )
         self._started.push_async_callback(server.stop)
         self.grpc_port = await server.start()

@@ -22,3 +22,8 @@ class InvalidField(ServiceError):
 
 class CannotServe(Exception):
     """A process cannot start serving as configured; the message is one line for the operator."""
+
+    @classmethod
+    def port_taken(cls, address: str, reason: str = "the port is taken or the address is not local") -> CannotServe:
+        """The refusal of an address another process holds (or that is not this host's)."""
+        return cls(f"cannot listen on {address}: {reason}")

@@ -4,7 +4,8 @@ Health answers SERVING only while the service's database answers, re-checked per
 Every call of the service's own methods passes two interceptors: Authorization (the roles the
 contract declares) and RequestDecoding (bad bytes answer INVALID_ARGUMENT, never UNKNOWN).
 The port is bound exclusively: grpc's default SO_REUSEPORT would let a second server on a taken
-port start silently and take part of the traffic.
+port start silently and take part of the traffic. Only `share_port` (the workers of one
+`--workers N` group, which checked the port free first) binds with SO_REUSEPORT.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class GrpcServer:
         register: Callable[[grpc.aio.Server], None],
         is_ready: Callable[[], Awaitable[bool]],
         security: ServerSecurity | None = None,
+        share_port: bool = False,
         readiness_interval: float = 2.0,
     ) -> None:
         self._host = host
@@ -49,6 +51,7 @@ class GrpcServer:
         self._services = tuple(services)
         self._service_names = tuple(service.full_name for service in services)
         self._security = security or ServerSecurity()
+        self._share_port = share_port
         self._register = register
         self._is_ready = is_ready
         self._readiness_interval = readiness_interval
@@ -66,7 +69,7 @@ class GrpcServer:
         security.check_address(self._host)
         server = grpc.aio.server(
             interceptors=[Authorization(self._services, security.credentials), RequestDecoding(self._services)],
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", 1 if self._share_port else 0)],
         )
         self._register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -79,10 +82,10 @@ class GrpcServer:
             else:
                 self.port = server.add_secure_port(self._address, security.tls.server_credentials())
         except RuntimeError:
-            reason = "the port is taken or the address is not local"
             if security.tls is not None:
-                reason += ", or the TLS certificate and key are not a valid pair"
-            raise CannotServe(f"cannot listen on {self._address}: {reason}") from None
+                reason = "the port is taken, the address is not local, or the TLS certificate and key do not match"
+                raise CannotServe.port_taken(self._address, reason) from None
+            raise CannotServe.port_taken(self._address) from None
         if not security.credentials.configured:
             log.warning("protected mode: no credentials configured, so %s serves on loopback only", self._address)
         await self._set_health(NOT_SERVING)

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import urlsplit
 
 # What a process prints on stdout once every component has started: first a line per listener
 # (`listening: <label> at <address>`), then READY. `paygrant up` and the tests read bound ports
@@ -25,10 +27,25 @@ class Component(Protocol):
 
 def announce(components: tuple[Component, ...]) -> None:
     """Prints where each started component listens (its `listening` label -> address map), then READY."""
+    listening: dict[str, str] = {}
     for component in components:
-        for label, address in getattr(component, "listening", {}).items():
-            print(f"{LISTENING_PREFIX}{label} at {address}", flush=True)
+        listening.update(getattr(component, "listening", {}))
+    announce_listening(listening)
+
+
+def announce_listening(listening: Mapping[str, str]) -> None:
+    """Prints a `listening:` line per label -> address, then READY."""
+    for label, address in listening.items():
+        print(f"{LISTENING_PREFIX}{label} at {address}", flush=True)
     print(READY, flush=True)
+
+
+def port_of(address: str) -> int:
+    """The port of "host:port" or of a URL, as announced."""
+    port = urlsplit(address if "//" in address else f"//{address}").port
+    if port is None:
+        raise ValueError(f"no port in {address!r}")
+    return port
 
 
 def parse_listening(line: str) -> tuple[str, str] | None:

@@ -19,6 +19,9 @@ class PaygrantSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAYGRANT_", extra="ignore")
 
+    # Set by `--workers N` for its workers: listeners bind with SO_REUSEPORT so siblings share them.
+    shared_ports: bool = False
+
 
 class EntitlementClientSettings(PaygrantSettings):
     """How this process reaches the entitlement service: address, bearer token, TLS."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from paygrant.runtime import READY, parse_listening
@@ -27,10 +27,11 @@ async def start_child(
     stderr: IO[bytes] | None = None,
     log_level: str = "INFO",
     within: float = 60.0,
+    extra_args: Sequence[str] = (),
 ) -> tuple[Child, dict[str, str]]:
-    """Starts `paygrant <command>`; returns it once READY, with its listeners (label -> address)."""
+    """Starts `paygrant <command> [extra_args]`; returns it once READY, with its listeners (label -> address)."""
     child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "paygrant_cli", "--log-level", log_level, command),
+        *(sys.executable, "-m", "paygrant_cli", "--log-level", log_level, command, *extra_args),
         env=dict(env),
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from paygrant_cli.demo import run_demo
 from paygrant_cli.outbox import run_outbox_command
 from paygrant_cli.settings import CliSettings
 from paygrant_cli.stack import run_stack
+from paygrant_cli.workers import run_workers
 from payment_service.adapters.orm import SCHEMA as PAYMENT_SCHEMA
 from payment_service.bootstrap import PaymentApp
 from payment_service.settings import PaymentSettings
@@ -52,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the simulator and both services (embedded profile by default)")
-    commands.add_parser("payment", help="run the payment service (gRPC, QPay callback, relay)")
-    commands.add_parser("entitlement", help="run the entitlement service")
+    workers_help = "server processes sharing the ports (SO_REUSEPORT), to use more than one core"
+    payment = commands.add_parser("payment", help="run the payment service (gRPC, QPay callback, relay)")
+    payment.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N", help=workers_help)
+    entitlement = commands.add_parser("entitlement", help="run the entitlement service")
+    entitlement.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N", help=workers_help)
     commands.add_parser("relay", help="run only an outbox relay worker")
     commands.add_parser("qpay-sim", help="run the QPay v2 simulator")
     commands.add_parser("demo", help="buy a course on the running stack and watch it become owned")
@@ -92,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_db_upgrade(args.service))
         case "payment" | "relay" | "entitlement" | "qpay-sim":
             try:
+                if getattr(args, "workers", 1) > 1:
+                    return asyncio.run(run_workers(args.command, args.workers, os.environ, args.log_level))
                 asyncio.run(run_until_signalled(_server(args.command)))
             except CannotServe as error:
                 print(f"paygrant {args.command}: {error}", file=sys.stderr)

@@ -111,6 +111,7 @@ class PaymentApp(ServiceApp):
             ),
             is_ready=lambda: ping(database.engine),
             security=security,
+            share_port=s.shared_ports,
         )
         self.grpc_port = await grpc_server.start()
         self._started.push_async_callback(grpc_server.stop)
@@ -131,9 +132,9 @@ class PaymentApp(ServiceApp):
         await http.setup()
         self._started.push_async_callback(http.cleanup)
         try:
-            await web.TCPSite(http, s.callback_host, s.callback_port).start()
+            await web.TCPSite(http, s.callback_host, s.callback_port, reuse_port=s.shared_ports).start()
         except OSError as error:
-            raise CannotServe(f"cannot listen on {s.callback_host}:{s.callback_port}: {error.strerror}") from None
+            raise CannotServe.port_taken(f"{s.callback_host}:{s.callback_port}", str(error.strerror).lower()) from None
         bound = f"http://{s.callback_host}:{http.addresses[0][1]}"
         self.listening["QPay callback"] = bound + CALLBACK_PATH
         return s.callback_public_url or bound

@@ -10,12 +10,12 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
 from paygrant.db import create_engine
 from paygrant.qpay_sim.control_client import SimulatorControl
+from paygrant.runtime import port_of
 from paygrant_cli.children import start_child, stop_child
 
 # Each announced listener, and the variable that sets its port: 0 at first, then the port it bound.
@@ -25,13 +25,6 @@ PORT_VARIABLES = {
     "PaymentService gRPC": "PAYGRANT_PAYMENT_GRPC_PORT",
     "QPay callback": "PAYGRANT_CALLBACK_PORT",
 }
-
-
-def port_of(address: str) -> int:
-    """The port of "host:port" or of a URL."""
-    port = urlsplit(address if "//" in address else f"//{address}").port
-    assert port is not None, f"no port in {address!r}"
-    return port
 
 
 @dataclass

@@ -297,6 +297,6 @@ async def test_a_certificate_that_does_not_match_its_key_stops_the_start(pki: Pk
         is_ready=ready,
         security=ServerSecurity(tls=ServerTls(pki.server_cert, other_key)),
     )
-    with pytest.raises(CannotServe, match="the TLS certificate and key are not a valid pair"):
+    with pytest.raises(CannotServe, match="the TLS certificate and key do not match"):
         await server.start()
     await server.stop()
