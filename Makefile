@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.ownership_check
 	$(BIN)/python -m bench.guarded_calls
+	$(BIN)/python -m bench.purchase_stats
 
 clean:
 	rm -rf $(VENV) var

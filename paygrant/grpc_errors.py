@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -23,6 +23,7 @@ from paygrant.failure_log import log_unavailable, log_unexpected
 log = logging.getLogger(__name__)
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+Streamer = TypeVar("Streamer", bound=Callable[..., AsyncIterator[Any]])
 
 UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
 # A status message travels in the trailers (twice, with its details), whose size gRPC limits: a message
@@ -76,17 +77,44 @@ def translate_errors(mapping: Mapping[type[Exception], grpc.StatusCode]) -> Call
                 return await handler(self, request, context)
             except grpc.aio.AbortError:
                 raise  # the handler already chose its status
-            except tuple(mapping) as error:
-                code = next(code for cls, code in mapping.items() if isinstance(error, cls))
-                if code is not grpc.StatusCode.INTERNAL:
-                    await abort(context, code, str(error), getattr(error, "field", None))
-                await _abort_unexpected(context, handler.__name__, error)  # a mapped bug: answered like any other
             except Exception as error:
-                if is_unavailable(error):
-                    log_unavailable(handler.__name__, error)
-                    await abort(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
-                await _abort_unexpected(context, handler.__name__, error)
+                await _answer_failure(context, mapping, handler.__name__, error)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def translate_stream_errors(mapping: Mapping[type[Exception], grpc.StatusCode]) -> Callable[[Streamer], Streamer]:
+    """translate_errors for a server-streaming method (an async generator): messages already sent stay sent."""
+
+    def decorate(handler: Streamer) -> Streamer:
+        @functools.wraps(handler)
+        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                async for response in handler(self, request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise  # the handler already chose its status
+            except Exception as error:
+                await _answer_failure(context, mapping, handler.__name__, error)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+async def _answer_failure(
+    context: grpc.aio.ServicerContext[Any, Any],
+    mapping: Mapping[type[Exception], grpc.StatusCode],
+    what: str,
+    error: Exception,
+) -> NoReturn:
+    """Ends the call for `error`: its mapped code (the first matching class), UNAVAILABLE, or INTERNAL."""
+    code = next((code for cls, code in mapping.items() if isinstance(error, cls)), None)
+    if code is None and is_unavailable(error):
+        log_unavailable(what, error)
+        await abort(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+    if code is not None and code is not grpc.StatusCode.INTERNAL:
+        await abort(context, code, str(error), getattr(error, "field", None))
+    await _abort_unexpected(context, what, error)  # a bug, mapped to INTERNAL or not: answered with an error id

@@ -65,9 +65,14 @@ purchases = Table(
     Column("double_purchase", Boolean, nullable=False, server_default=false()),
     Column("revoke_reason", String(500)),
     Column("revoked_by", String(128)),
+    # The idempotency keys of the grant that made it and of the revoke that ended it: a retry's answer.
+    Column("granted_by_action", String(128)),
+    Column("revoked_by_action", String(128)),
     UniqueConstraint("payment_id", "item_kind", "item_id"),
     Index("ix_purchases_user_item", "user_id", "item_kind", "item_id"),
     Index("ix_purchases_purchased_at_id", "purchased_at", "id"),
+    Index("ix_purchases_granted_by_action", "granted_by_action"),
+    Index("ix_purchases_revoked_by_action", "revoked_by_action"),
 )
 
 # What a user owns now, pointing at the earliest active purchase that gives it.

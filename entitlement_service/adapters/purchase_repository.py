@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlement_service.adapters.orm import metadata, purchases, refund_marks
 from entitlement_service.domain.errors import ConcurrentChange
+from entitlement_service.domain.history import HistoryQuery
 from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus
 from paygrant.db import unique_violations
 
 
 class SqlPurchaseRepository:
-    """The write side of applying payment events; every method works in the one session given."""
+    """Purchases as payment events, grants and revokes write them; every method works in the one session given."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -54,6 +55,32 @@ class SqlPurchaseRepository:
     async def save_revocations(self, revoked: list[Purchase]) -> None:
         """Writes the revoked status and time of purchases read in this transaction."""
         await self._session.flush()  # the session tracked the changes revoke() made
+
+    async def granted_by_action(self, idempotency_key: str) -> Purchase | None:
+        """The purchase a grant by hand with this key recorded, or None."""
+        found = await self._session.scalars(select(Purchase).where(purchases.c.granted_by_action == idempotency_key))
+        return found.first()
+
+    async def revoked_by_action(self, idempotency_key: str) -> list[Purchase]:
+        """The purchases a revoke by hand with this key ended, oldest first."""
+        query = select(Purchase).where(purchases.c.revoked_by_action == idempotency_key)
+        return list(await self._session.scalars(query.order_by(purchases.c.purchased_at, purchases.c.id)))
+
+    async def history(self, query: HistoryQuery) -> list[Purchase]:
+        """One page of a user's purchases, newest first, starting after the query's key; up to page_size + 1
+        rows, so the caller sees whether another page follows."""
+        c = purchases.c
+        statement = select(Purchase).where(c.user_id == query.user_id)
+        if query.kind is not None:
+            statement = statement.where(c.item_kind == query.kind)
+        if query.status is not None:
+            statement = statement.where(c.status == query.status)
+        if query.after is not None:
+            at, last_id = query.after.purchased_at, query.after.purchase_id
+            # (purchased_at, id) < (at, last_id), spelled out: row values compare alike on every backend.
+            statement = statement.where(or_(c.purchased_at < at, and_(c.purchased_at == at, c.id < last_id)))
+        statement = statement.order_by(c.purchased_at.desc(), c.id.desc()).limit(query.page_size + 1)
+        return list(await self._session.scalars(statement))
 
     async def is_refund_marked(self, payment_id: str) -> bool:
         """True when a refund of the payment arrived before any completion of it."""

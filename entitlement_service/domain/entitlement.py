@@ -55,11 +55,13 @@ def derive_entitlement(user_id: str, item: ItemRef, purchases: Iterable[Purchase
 
     The earliest purchase wins so that the answer does not change when a later, redundant one
     (a second payment, an admin grant) comes and goes; ties break by id to stay deterministic.
+    A double purchase gives the item only when no other active purchase does: it granted nothing
+    new when recorded, even when its payment is older than the one applied before it.
     """
     active = [p for p in purchases if p.is_active and p.user_id == user_id and p.item == item]
     if not active:
         return None
-    first = min(active, key=lambda p: (p.purchased_at, p.id))
+    first = min(active, key=lambda p: (p.double_purchase, p.purchased_at, p.id))
     return Entitlement(
         user_id=user_id,
         item=item,

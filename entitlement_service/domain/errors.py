@@ -31,3 +31,15 @@ class ConcurrentChange(EntitlementServiceError):
 
 class OwnershipCacheUnavailable(EntitlementServiceError):
     """The ownership cache could not be invalidated; retrying the request is safe."""
+
+
+class NotFound(EntitlementServiceError):
+    """What the request acts on does not exist (e.g. a revoke of an item the user was never granted)."""
+
+
+class IdempotencyKeyReused(EntitlementServiceError):
+    """The idempotency key was used before for a different request."""
+
+
+class AdminActionRecorded(EntitlementServiceError):
+    """A grant or revoke with this idempotency key is already recorded (also when by a racing request)."""

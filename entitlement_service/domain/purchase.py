@@ -1,4 +1,4 @@
-"""Purchases: one row per item bought, active until revoked by a refund."""
+"""Purchases: one row per item bought or granted, active until revoked by a refund or by hand."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Source(enum.StrEnum):
 
 
 class PurchaseStatus(enum.StrEnum):
-    """A purchase gives ownership while active; a refund revokes it for good."""
+    """A purchase gives ownership while active; a refund or a revoke ends it for good."""
 
     ACTIVE = "active"
     REVOKED = "revoked"
@@ -59,6 +59,9 @@ class Purchase:
     double_purchase: bool = False
     revoke_reason: str | None = None
     revoked_by: str | None = None
+    # The idempotency keys of the grant that made it and of the revoke that ended it, if by hand.
+    granted_by_action: str | None = None
+    revoked_by_action: str | None = None
 
     @classmethod
     def bought(
@@ -90,12 +93,28 @@ class Purchase:
         """True while the purchase gives ownership."""
         return self.status is PurchaseStatus.ACTIVE
 
-    def revoke(self, at: dt.datetime) -> None:
-        """Ends the purchase; a revoked purchase never becomes active again, so a second revoke is an error."""
+    @property
+    def is_grant(self) -> bool:
+        """True for a grant by hand (admin or free, no payment behind it): what a revoke by hand may end."""
+        return self.payment_id is None and self.source is not Source.PAID
+
+    def revoke(
+        self, at: dt.datetime, reason: str | None = None, by: str | None = None, action: str | None = None
+    ) -> None:
+        """Ends the purchase, noting why, who (by hand) and the revoke's key; a revoked purchase never
+        becomes active again, so a second revoke is an error."""
         if not self.is_active:
             raise InvalidTransition(f"purchase {self.id} is already revoked")
         self.status = PurchaseStatus.REVOKED
         self.revoked_at = at
+        self.revoke_reason = reason
+        self.revoked_by = by
+        self.revoked_by_action = action
+
+
+def owned_through_another_payment(active: Iterable[Purchase], payment_id: str) -> bool:
+    """True when an active purchase of another payment already gives the item: a new one is a double purchase."""
+    return any(p.payment_id is not None and p.payment_id != payment_id for p in active if p.is_active)
 
 
 def ensure_bought_by(purchases: Iterable[Purchase], user_id: str) -> None:

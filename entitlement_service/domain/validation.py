@@ -7,10 +7,14 @@ import re
 import uuid
 from collections.abc import Sequence
 
+from entitlement_service.domain.admin_action import ActionKind, AdminAction
 from entitlement_service.domain.entitlement import OwnershipQuery
 from entitlement_service.domain.errors import InvalidRequest
 from entitlement_service.domain.events import PaidItem, PaymentEvent
-from entitlement_service.domain.purchase import ItemRef
+from entitlement_service.domain.history import HistoryQuery, after_token
+from entitlement_service.domain.purchase import ItemRef, PurchaseStatus, Source
+from entitlement_service.domain.purchase_stream import PurchaseKey, StreamQuery
+from entitlement_service.domain.stats import Granularity, StatsQuery
 from paygrant import contract_rules
 from paygrant.contract_rules import EventType
 
@@ -117,3 +121,135 @@ def _parse_paid_items(raw: Sequence[RawPaidItem], low: int) -> tuple[PaidItem, .
     if total_problem:
         raise InvalidRequest("items", total_problem)
     return tuple(parsed)
+
+
+# ---- analytics: statistics and streams over a time range
+
+# The longest range per granularity: ten years of months, one year of days (an answer stays well
+# under gRPC's default 4 MB message limit).
+MAX_STATS_RANGE = {Granularity.MONTH: dt.timedelta(days=3653), Granularity.DAY: dt.timedelta(days=366)}
+DEFAULT_TOP_ITEMS, MAX_TOP_ITEMS = 10, 100
+DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE = 1000, 5000
+
+
+def require_time_range(
+    start: dt.datetime | None, end: dt.datetime | None, longest: dt.timedelta | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """[start_time, end_time): both given, end after start and, when `longest` is given, at most that far."""
+    if start is None:
+        raise InvalidRequest("start_time", "is required")
+    if end is None:
+        raise InvalidRequest("end_time", "is required")
+    if end <= start:
+        raise InvalidRequest("end_time", "must be after start_time")
+    if longest is not None and end - start > longest:
+        raise InvalidRequest("end_time", f"must be at most {longest.days} days after start_time")
+    return start, end
+
+
+def require_size(value: int, field: str, high: int, default: int) -> int:
+    """A count the caller may leave at 0 for `default`; else 1 to `high`."""
+    if value == 0:
+        return default
+    if not 1 <= value <= high:
+        raise InvalidRequest(field, f"must be 1 to {high} (0 for {default}), got {value}")
+    return value
+
+
+def parse_stats_query(
+    *, start: dt.datetime | None, end: dt.datetime | None, granularity: Granularity | None, kind: str, top_items: int
+) -> StatsQuery:
+    """A statistics request with every field checked; an empty kind means every kind."""
+    if granularity is None:
+        raise InvalidRequest("granularity", "must be GRANULARITY_DAY or GRANULARITY_MONTH")
+    start, end = require_time_range(start, end, MAX_STATS_RANGE[granularity])
+    return StatsQuery(
+        start=start,
+        end=end,
+        granularity=granularity,
+        kind=require_kind(kind, "kind") if kind else None,
+        top_items=require_size(top_items, "top_items", MAX_TOP_ITEMS, DEFAULT_TOP_ITEMS),
+    )
+
+
+def parse_stream_query(
+    *, start: dt.datetime | None, end: dt.datetime | None, after_key: str, batch_size: int
+) -> StreamQuery:
+    """A stream request with every field checked; an empty after_key starts at the range's start."""
+    start, end = require_time_range(start, end)
+    after = None
+    if after_key:
+        after = PurchaseKey.from_token(after_key)
+        if after is None:
+            raise InvalidRequest("after_key", "is not a key this service gave (PurchaseBatch.last_key)")
+    return StreamQuery(start, end, after, require_size(batch_size, "batch_size", MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE))
+
+
+# ---- grants, revokes and purchase history
+
+MAX_REASON_LENGTH = 500
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+# Control characters but tab and newline: a reason may span lines, never carry terminal escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def require_text(value: str, field: str, max_length: int) -> str:
+    """Free text for people (a reason): 1 to `max_length` characters, not blank, no control characters."""
+    if not value.strip():
+        raise InvalidRequest(field, "is required and must not be blank")
+    if len(value) > max_length:
+        raise InvalidRequest(field, f"is longer than {max_length} characters")
+    if _CONTROL.search(value):
+        raise InvalidRequest(field, "must not contain control characters")
+    return value
+
+
+def parse_grant(
+    *, user_id: str, kind: str, item_id: str, reason: str, actor: str, idempotency_key: str, source: Source | None
+) -> AdminAction:
+    """A grant by hand with every field checked; no source means ADMIN, and PAID is refused (payments grant that)."""
+    if source is Source.PAID:
+        raise InvalidRequest("source", "must be SOURCE_ADMIN or SOURCE_FREE")
+    source = source or Source.ADMIN
+    return _admin_action(ActionKind.GRANT, user_id, kind, item_id, reason, actor, idempotency_key, source)
+
+
+def parse_revoke(
+    *, user_id: str, kind: str, item_id: str, reason: str, actor: str, idempotency_key: str
+) -> AdminAction:
+    """A revoke by hand with every field checked."""
+    return _admin_action(ActionKind.REVOKE, user_id, kind, item_id, reason, actor, idempotency_key, None)
+
+
+def _admin_action(
+    action: ActionKind,
+    user_id: str,
+    kind: str,
+    item_id: str,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    source: Source | None,
+) -> AdminAction:
+    return AdminAction(
+        idempotency_key=require_id(idempotency_key, "idempotency_key"),
+        kind=action,
+        user_id=require_id(user_id, "user_id"),
+        item=require_item(kind, item_id, "item"),
+        reason=require_text(reason, "reason", MAX_REASON_LENGTH),
+        actor=require_id(actor, "actor"),
+        source=source,
+    )
+
+
+def parse_history_query(
+    *, user_id: str, kind: str, status: PurchaseStatus | None, page_size: int, page_token: str
+) -> HistoryQuery:
+    """A ListPurchases request with every field checked; empty kind and no status mean all."""
+    query = HistoryQuery(
+        user_id=require_id(user_id, "user_id"),
+        kind=require_kind(kind, "kind") if kind else None,
+        status=status,
+        page_size=require_size(page_size, "page_size", MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
+    )
+    return after_token(query, page_token)

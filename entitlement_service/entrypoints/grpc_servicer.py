@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -9,42 +10,73 @@ import grpc
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.errors import (
     ConcurrentChange,
+    IdempotencyKeyReused,
     InvalidRequest,
+    NotFound,
     OwnershipCacheUnavailable,
     PaymentOfAnotherUser,
 )
+from entitlement_service.domain.purchase import PurchaseStatus, Source
+from entitlement_service.domain.stats import SumOutOfRange
 from entitlement_service.domain.validation import (
+    parse_grant,
+    parse_history_query,
     parse_payment_event,
     parse_queries,
     parse_query,
+    parse_revoke,
+    parse_stats_query,
+    parse_stream_query,
     require_id,
     require_kind,
 )
-from entitlement_service.entrypoints.purchase_messages import SOURCES
+from entitlement_service.entrypoints.analytics_messages import GRANULARITIES, batch_message, period_message, time_field
+from entitlement_service.entrypoints.purchase_messages import SOURCES, purchase_message
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
+from entitlement_service.service_layer.grant_entitlement import grant_entitlement
+from entitlement_service.service_layer.list_purchases import list_purchases
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
 from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
+from entitlement_service.service_layer.purchase_stats import purchase_stats
+from entitlement_service.service_layer.purchase_stream import stream_purchases
+from entitlement_service.service_layer.revoke_entitlement import revoke_entitlement
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceServicer
-from paygrant.grpc_errors import translate_errors
+from paygrant.grpc_errors import translate_errors, translate_stream_errors
 from paygrant.timestamps import from_timestamp, to_timestamp
 
 ERRORS = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     PaymentOfAnotherUser: grpc.StatusCode.FAILED_PRECONDITION,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
     ConcurrentChange: grpc.StatusCode.ABORTED,
     OwnershipCacheUnavailable: grpc.StatusCode.UNAVAILABLE,
+    SumOutOfRange: grpc.StatusCode.OUT_OF_RANGE,
 }
 EVENT_TYPES = {
     pb.PAYMENT_EVENT_TYPE_COMPLETED: EventType.PAYMENT_COMPLETED,
     pb.PAYMENT_EVENT_TYPE_REFUNDED: EventType.PAYMENT_REFUNDED,
 }
+# Enum numbers a request may carry, and what each means; any other number is refused naming its field.
+GRANT_SOURCES: dict[int, Source | None] = {
+    pb.SOURCE_UNSPECIFIED: None,
+    pb.SOURCE_ADMIN: Source.ADMIN,
+    pb.SOURCE_FREE: Source.FREE,
+    pb.SOURCE_PAID: Source.PAID,  # refused by parse_grant, saying why
+}
+PURCHASE_STATUSES: dict[int, PurchaseStatus | None] = {
+    pb.PURCHASE_STATUS_UNSPECIFIED: None,
+    pb.PURCHASE_STATUS_ACTIVE: PurchaseStatus.ACTIVE,
+    pb.PURCHASE_STATUS_REVOKED: PurchaseStatus.REVOKED,
+}
 NO_CACHE = NoOwnershipCache()
 # The two messages that carry an ownership answer.
 Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
+Meaning = TypeVar("Meaning")
 
 
 class EntitlementServicer(EntitlementServiceServicer):  # the generated base: until every RPC of issue 7 is here
@@ -126,10 +158,100 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
 
     # ---- grants, revokes and purchase history (GrantEntitlement, RevokeEntitlement, ListPurchases)
 
+    @translate_errors(ERRORS)
+    async def GrantEntitlement(
+        self, request: pb.GrantEntitlementRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GrantEntitlementResponse:
+        """Gives a user an item by hand, once per idempotency key."""
+        action = parse_grant(
+            user_id=request.user_id,
+            kind=request.item.kind,
+            item_id=request.item.id,
+            reason=request.reason,
+            actor=request.actor,
+            idempotency_key=request.idempotency_key,
+            source=_declared(GRANT_SOURCES, request.source, "source"),
+        )
+        outcome = await grant_entitlement(action, self._uow_factory, self._cache)
+        return pb.GrantEntitlementResponse(purchase=purchase_message(outcome.purchase), duplicate=outcome.duplicate)
+
+    @translate_errors(ERRORS)
+    async def RevokeEntitlement(
+        self, request: pb.RevokeEntitlementRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RevokeEntitlementResponse:
+        """Revokes a user's active grants of an item (never a paid purchase), once per idempotency key."""
+        action = parse_revoke(
+            user_id=request.user_id,
+            kind=request.item.kind,
+            item_id=request.item.id,
+            reason=request.reason,
+            actor=request.actor,
+            idempotency_key=request.idempotency_key,
+        )
+        outcome = await revoke_entitlement(action, self._uow_factory, self._cache)
+        return pb.RevokeEntitlementResponse(
+            revoked=[purchase_message(p) for p in outcome.revoked],
+            duplicate=outcome.duplicate,
+            still_owned=outcome.still_owned,
+        )
+
+    @translate_errors(ERRORS)
+    async def ListPurchases(
+        self, request: pb.ListPurchasesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListPurchasesResponse:
+        """A user's purchases, newest first, a page at a time."""
+        query = parse_history_query(
+            user_id=request.user_id,
+            kind=request.kind,
+            status=_declared(PURCHASE_STATUSES, request.status, "status"),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        page = await list_purchases(query, self._uow_factory)
+        return pb.ListPurchasesResponse(
+            purchases=[purchase_message(p) for p in page.purchases], next_page_token=page.next_page_token
+        )
+
     # ---- analytics (GetPurchaseStats, StreamPurchases)
+
+    @translate_errors(ERRORS)
+    async def GetPurchaseStats(
+        self, request: pb.GetPurchaseStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetPurchaseStatsResponse:
+        """Revenue and counts per period and currency, split by kind and source, refunds, top items."""
+        query = parse_stats_query(
+            start=time_field(request, "start_time"),
+            end=time_field(request, "end_time"),
+            granularity=GRANULARITIES.get(request.granularity),
+            kind=request.kind,
+            top_items=request.top_items,
+        )
+        periods = await purchase_stats(query, self._uow_factory)
+        return pb.GetPurchaseStatsResponse(periods=[period_message(period) for period in periods])
+
+    @translate_stream_errors(ERRORS)
+    async def StreamPurchases(
+        self, request: pb.StreamPurchasesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.PurchaseBatch]:
+        """Every purchase of a time range in key order, a batch per message, resumable from a last_key."""
+        query = parse_stream_query(
+            start=time_field(request, "start_time"),
+            end=time_field(request, "end_time"),
+            after_key=request.after_key,
+            batch_size=request.batch_size,
+        )
+        async for batch in stream_purchases(query, self._uow_factory):
+            yield batch_message(batch)
 
 
 def _answer(message: type[Answer], ownership: Ownership, **fields: Any) -> Answer:
     """A CheckOwnershipResponse or OwnershipResult: the owned / purchased_at / source fields both carry."""
     source = SOURCES[ownership.source] if ownership.source is not None else pb.SOURCE_UNSPECIFIED
     return message(owned=ownership.owned, purchased_at=to_timestamp(ownership.purchased_at), source=source, **fields)
+
+
+def _declared(meanings: Mapping[int, Meaning], number: int, field: str) -> Meaning:
+    """What an enum number of the request means; InvalidRequest naming `field` for a number the contract lacks."""
+    if number not in meanings:
+        raise InvalidRequest(field, f"{number} is not a value of the field's enum")
+    return meanings[number]

@@ -1,17 +1,24 @@
-"""ApplyPaymentEvent: a payment completion grants its items, a refund revokes them, each at most once."""
+"""ApplyPaymentEvent: a payment completion grants its items, a refund revokes them, each at most once.
+
+An item the user already owns through another payment is still recorded, flagged as a double
+purchase: it grants nothing new, and reconciliation can count it and return the money.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from entitlement_service.domain.entitlement import derive_entitlement
 from entitlement_service.domain.errors import DuplicateEvent
 from entitlement_service.domain.events import PaymentEvent
-from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by
+from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by, owned_through_another_payment
 from entitlement_service.service_layer.ownership_cache import OwnershipCache
+from entitlement_service.service_layer.rederive import rederive_entitlements
 from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
+
+# Why a refund's purchases were revoked, for the history.
+REFUNDED = "refunded"
 
 
 async def apply_payment_event(event: PaymentEvent, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> bool:
@@ -30,9 +37,7 @@ async def apply_payment_event(event: PaymentEvent, uow_factory: UnitOfWorkFactor
                 changed = await _grant(uow, event, recorded)
             else:
                 changed = await _revoke(uow, event, recorded)
-            for item in changed:
-                active = await uow.purchases.active_purchases(event.user_id, item)
-                await uow.entitlements.put(event.user_id, item, derive_entitlement(event.user_id, item, active))
+            await rederive_entitlements(uow, event.user_id, changed)
             await uow.commit()
     # Also after a duplicate: the first apply may have committed and then failed to get here.
     await cache.invalidate_user(event.user_id)
@@ -58,6 +63,10 @@ async def _grant(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[Pu
     refunded_early = await uow.purchases.is_refund_marked(event.payment_id)
     if refunded_early:
         _revoke_all(new, utcnow())  # kept as history, so reconcile sees the payment was applied
+    else:
+        for purchase in new:
+            active = await uow.purchases.active_purchases(event.user_id, purchase.item)
+            purchase.double_purchase = owned_through_another_payment(active, event.payment_id)
     await uow.purchases.add_purchases(new)
     return [] if refunded_early else [purchase.item for purchase in new]
 
@@ -76,4 +85,4 @@ async def _revoke(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[P
 
 def _revoke_all(purchases: list[Purchase], at: dt.datetime) -> None:
     for purchase in purchases:
-        purchase.revoke(at)
+        purchase.revoke(at, reason=REFUNDED)

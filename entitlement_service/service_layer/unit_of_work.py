@@ -9,14 +9,20 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlement_service.adapters.admin_action_repository import SqlAdminActionRepository
 from entitlement_service.adapters.entitlement_repository import SqlEntitlementRepository
 from entitlement_service.adapters.inbox import SqlInbox
 from entitlement_service.adapters.orm import metadata
 from entitlement_service.adapters.purchase_repository import SqlPurchaseRepository
+from entitlement_service.adapters.purchase_stats import SqlPurchaseStats
+from entitlement_service.adapters.purchase_stream import SqlPurchaseStream
 from entitlement_service.service_layer.repositories import (
+    AdminActionRepository,
     EntitlementRepository,
     InboxRepository,
     PurchaseRepository,
+    PurchaseStatsRepository,
+    PurchaseStreamRepository,
 )
 from paygrant.sql_unit_of_work import SqlUnitOfWork
 
@@ -27,6 +33,9 @@ class AbstractUnitOfWork(abc.ABC):
     inbox: InboxRepository
     purchases: PurchaseRepository
     entitlements: EntitlementRepository
+    purchase_stats: PurchaseStatsRepository
+    purchase_stream: PurchaseStreamRepository
+    admin_actions: AdminActionRepository
 
     @abc.abstractmethod
     async def __aenter__(self) -> Self:
@@ -56,6 +65,9 @@ class UnitOfWork(SqlUnitOfWork, AbstractUnitOfWork):
         self.inbox = SqlInbox(session)
         self.purchases = SqlPurchaseRepository(session)
         self.entitlements = SqlEntitlementRepository(session)
+        self.purchase_stats = SqlPurchaseStats(session)
+        self.purchase_stream = SqlPurchaseStream(session)
+        self.admin_actions = SqlAdminActionRepository(session)
 
     async def commit(self) -> None:
         """Makes everything done in this unit of work durable."""

@@ -3,18 +3,19 @@
 Requests are built from the services' descriptors (`services_by_name`), so an RPC added later is
 fuzzed without editing this file. They are encoded by `tests.wire_format`, not by protobuf, so
 invalid UTF-8 reaches the wire, and sent as raw bytes through a generic call
-(`channel.unary_unary(path)` with no serializer). What a request may hold: NUL characters,
-invalid UTF-8, extreme integers, undeclared enum numbers, Timestamps out of range, thousands of
-repeated entries, 100k-character strings, missing fields, unknown fields and known fields with
-the wrong wire type, garbage and truncated bytes.
+(`channel.unary_unary(path)`, or `unary_stream` for a server-streaming RPC, with no serializer).
+What a request may hold: NUL characters, invalid UTF-8, extreme integers, undeclared enum
+numbers, Timestamps out of range, thousands of repeated entries, 100k-character strings, missing
+fields, unknown fields and known fields with the wrong wire type, garbage and truncated bytes.
 
 Every answer must be a documented code: OK, INVALID_ARGUMENT (with a google.rpc.BadRequest
 naming a field of the request, which the message names too), NOT_FOUND, ALREADY_EXISTS,
 FAILED_PRECONDITION, ABORTED, PERMISSION_DENIED, UNAVAILABLE only when an upstream (QPay, the
-entitlement service) is the cause, and RESOURCE_EXHAUSTED only for a request over the size
-limit. A request holding NUL, invalid UTF-8 or an out-of-range Timestamp must be refused with
-INVALID_ARGUMENT naming that field. No call may leave a traceback in the log, and both servers
-must still answer the standard health check SERVING after every call.
+entitlement service) is the cause, RESOURCE_EXHAUSTED only for a request over the size limit,
+and OUT_OF_RANGE (GetPurchaseStats: a period's sum of amounts past int64). A request holding
+NUL, invalid UTF-8 or an out-of-range Timestamp must be refused with INVALID_ARGUMENT naming
+that field. No call may leave a traceback in the log, and both servers must still answer the
+standard health check SERVING after every call.
 
 How hypothesis meets pytest-asyncio (asyncio_mode=auto): the fuzz test is an `async def` under
 `@given`, which pytest-asyncio runs example by example on the test's event loop. The servers are
@@ -93,6 +94,7 @@ ALLOWED = {
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.UNAVAILABLE,  # only with an upstream named: checked below
     grpc.StatusCode.RESOURCE_EXHAUSTED,  # only over the size limit: checked below
+    grpc.StatusCode.OUT_OF_RANGE,  # GetPurchaseStats: a period's sum of amounts past int64
 }
 UPSTREAMS = ("qpay", "entitlement")
 # What a refusal names when no single field is at fault (bytes that are no message at all).
@@ -691,9 +693,12 @@ async def _seed(channels: Mapping[str, grpc.aio.Channel]) -> dict[str, tuple[str
 async def call(servers: Servers, case: Case) -> Answer:
     """Sends the case's bytes as they are and reads the status, message and BadRequest fields."""
     service = case.method.containing_service.full_name
-    rpc = servers.channels[service].unary_unary(f"/{service}/{case.method.name}")
+    channel, path = servers.channels[service], f"/{service}/{case.method.name}"
     try:
-        raw = await rpc(case.payload, timeout=CALL_TIMEOUT)
+        if case.method.server_streaming:  # every message of the stream is read, and each must parse
+            raws = [raw async for raw in channel.unary_stream(path)(case.payload, timeout=CALL_TIMEOUT)]
+        else:
+            raws = [await channel.unary_unary(path)(case.payload, timeout=CALL_TIMEOUT)]
     except grpc.aio.AioRpcError as error:
         fields: list[str] = []
         status = rpc_status.from_call(error)
@@ -702,7 +707,8 @@ async def call(servers: Servers, case: Case) -> Answer:
             if detail.Unpack(bad_request):
                 fields += [violation.field for violation in bad_request.field_violations]
         return Answer(error.code(), error.details() or "", tuple(fields), bad_request=bool(status and status.details))
-    message_factory.GetMessageClass(case.method.output_type).FromString(raw)  # an OK answer parses
+    for raw in raws:
+        message_factory.GetMessageClass(case.method.output_type).FromString(raw)  # an OK answer parses
     return Answer(grpc.StatusCode.OK)
 
 

@@ -19,7 +19,7 @@ HISTORIES = pytest.mark.parametrize(
     ("migrations", "metadata", "head"),
     [
         (PAYMENT_SCHEMA.migrations, PAYMENT_SCHEMA.metadata, "0003"),
-        (ENTITLEMENT_SCHEMA.migrations, ENTITLEMENT_SCHEMA.metadata, "0002"),
+        (ENTITLEMENT_SCHEMA.migrations, ENTITLEMENT_SCHEMA.metadata, "0003"),
     ],
     ids=["payment", "entitlement"],
 )

@@ -9,6 +9,7 @@ stops and starts (tests/private_postgres.py), never the suite's shared server.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 import uuid
@@ -70,6 +71,8 @@ class RunningServices:
         p, e = self.payment, self.entitlement
         product = ppb.Product(item=COURSE, title="Geometry", amount=1_500_000, active=True)
         paid_item = epb.PaidItem(item=COURSE, amount=1)
+        now = to_timestamp(utcnow())
+        day_ago = to_timestamp(utcnow() - dt.timedelta(days=1))
         return {
             "PaymentService/PutProduct": lambda: p.PutProduct(ppb.PutProductRequest(product=product)),
             "PaymentService/ListProducts": lambda: p.ListProducts(ppb.ListProductsRequest()),
@@ -100,6 +103,23 @@ class RunningServices:
             "EntitlementService/ListEntitlements": lambda: e.ListEntitlements(
                 epb.ListEntitlementsRequest(user_id="granted")
             ),
+            "EntitlementService/GrantEntitlement": lambda: e.GrantEntitlement(
+                epb.GrantEntitlementRequest(
+                    user_id="granted", item=FREEBIE, reason="outage test", actor="ops", idempotency_key="grant-1"
+                )
+            ),
+            "EntitlementService/RevokeEntitlement": lambda: e.RevokeEntitlement(
+                epb.RevokeEntitlementRequest(
+                    user_id="granted", item=FREEBIE, reason="outage test", actor="ops", idempotency_key="revoke-1"
+                )
+            ),
+            "EntitlementService/ListPurchases": lambda: e.ListPurchases(epb.ListPurchasesRequest(user_id="granted")),
+            "EntitlementService/GetPurchaseStats": lambda: e.GetPurchaseStats(
+                epb.GetPurchaseStatsRequest(start_time=day_ago, end_time=now, granularity=epb.GRANULARITY_DAY)
+            ),
+            "EntitlementService/StreamPurchases": lambda: _every_message(
+                e.StreamPurchases(epb.StreamPurchasesRequest(start_time=day_ago, end_time=now))
+            ),
         }
 
     async def answers(self) -> dict[str, tuple[grpc.StatusCode, str]]:
@@ -119,6 +139,11 @@ class RunningServices:
         """QPay's callback of the priced session: HTTP status and body."""
         async with aiohttp.ClientSession() as http, http.get(self.callback_url) as response:
             return response.status, await response.text()
+
+
+async def _every_message(stream: AsyncIterator[object]) -> list[object]:
+    """Reads a server stream to its end (its errors are raised while reading)."""
+    return [message async for message in stream]
 
 
 def test_the_calls_cover_every_rpc_of_both_services() -> None:

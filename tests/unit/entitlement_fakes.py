@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from entitlement_service.domain.admin_action import AdminAction
 from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
-from entitlement_service.domain.errors import ConcurrentChange, DuplicateEvent
+from entitlement_service.domain.errors import AdminActionRecorded, ConcurrentChange, DuplicateEvent
 from entitlement_service.domain.events import PaymentEvent
+from entitlement_service.domain.history import HistoryQuery
 from entitlement_service.domain.purchase import ItemRef, Purchase
 from entitlement_service.service_layer.ownership_cache import CacheLookup
 from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -19,12 +21,13 @@ from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 @dataclass
 class Tables:
-    """What the database holds: applied event ids, purchases, early refund marks, entitlements."""
+    """What the database holds: applied event ids, purchases, early refund marks, entitlements, admin actions."""
 
     inbox: set[str] = field(default_factory=set)
     purchases: list[Purchase] = field(default_factory=list)
     refund_marks: set[str] = field(default_factory=set)
     entitlements: dict[tuple[str, ItemRef], Entitlement] = field(default_factory=dict)
+    admin_actions: dict[str, AdminAction] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         """A copy a transaction may change without touching this one."""
@@ -33,6 +36,7 @@ class Tables:
             [dataclasses.replace(p) for p in self.purchases],
             set(self.refund_marks),
             dict(self.entitlements),
+            dict(self.admin_actions),
         )
 
 
@@ -60,13 +64,32 @@ class FakePurchaseRepository:
         return [p for p in self.tables.purchases if p.user_id == user_id and p.item == item and p.is_active]
 
     async def add_purchases(self, purchases: list[Purchase]) -> None:
-        recorded = {(p.payment_id, p.item) for p in self.tables.purchases}
+        # As the unique constraint: grants have no payment, and NULLs never collide.
+        recorded = {(p.payment_id, p.item) for p in self.tables.purchases if p.payment_id is not None}
         if any((p.payment_id, p.item) in recorded for p in purchases):
             raise ConcurrentChange("a purchase of this payment was recorded concurrently")
         self.tables.purchases.extend(purchases)
 
     async def save_revocations(self, purchases: list[Purchase]) -> None:
         """The revoked objects are the stored ones: nothing to write."""
+
+    async def granted_by_action(self, idempotency_key: str) -> Purchase | None:
+        return next((p for p in self.tables.purchases if p.granted_by_action == idempotency_key), None)
+
+    async def revoked_by_action(self, idempotency_key: str) -> list[Purchase]:
+        revoked = [p for p in self.tables.purchases if p.revoked_by_action == idempotency_key]
+        return sorted(revoked, key=lambda p: (p.purchased_at, p.id))
+
+    async def history(self, query: HistoryQuery) -> list[Purchase]:
+        found = [
+            p
+            for p in self.tables.purchases
+            if p.user_id == query.user_id
+            and (query.kind is None or p.item.kind == query.kind)
+            and (query.status is None or p.status is query.status)
+            and (query.after is None or (p.purchased_at, p.id) < (query.after.purchased_at, query.after.purchase_id))
+        ]
+        return sorted(found, key=lambda p: (p.purchased_at, p.id), reverse=True)[: query.page_size + 1]
 
     async def is_refund_marked(self, payment_id: str) -> bool:
         return payment_id in self.tables.refund_marks
@@ -94,6 +117,19 @@ class FakeEntitlementRepository:
         return sorted((e for e in owned if kind is None or e.item.kind == kind), key=lambda e: e.item)
 
 
+class FakeAdminActionRepository:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def record(self, action: AdminAction, at: dt.datetime) -> None:
+        if action.idempotency_key in self.tables.admin_actions:
+            raise AdminActionRecorded(f"key {action.idempotency_key!r} is recorded")
+        self.tables.admin_actions[action.idempotency_key] = dataclasses.replace(action, recorded_at=at)
+
+    async def get(self, idempotency_key: str) -> AdminAction | None:
+        return self.tables.admin_actions.get(idempotency_key)
+
+
 class FakeDatabase:
     """Committed tables, and units of work over copies of them that only commit() publishes."""
 
@@ -117,6 +153,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.inbox = FakeInbox(self.tables)
         self.purchases = FakePurchaseRepository(self.tables)
         self.entitlements = FakeEntitlementRepository(self.tables)
+        self.admin_actions = FakeAdminActionRepository(self.tables)
         return self
 
     async def __aexit__(

@@ -144,7 +144,8 @@ class EntitlementServiceServicer:
 
     def GetPurchaseStats(self, request, context):
         """Revenue and counts per period and currency, split by kind and by source, refunds
-        separately, and the top items; computed by the database.
+        separately, and the top items; computed by the database. OUT_OF_RANGE when a sum does not
+        fit in int64.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,39 @@
+"""Purchases of a time range in (purchased_at, id) order, one batch per query, by keyset.
+
+Each batch starts strictly after the key of the last one, found through the index on
+(purchased_at, id): no offset to skip, no cursor held open between batches, so memory and
+transactions stay bounded however many rows the range holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlement_service.adapters.orm import purchases
+from entitlement_service.domain.purchase import Purchase
+from entitlement_service.domain.purchase_stream import PurchaseKey
+from paygrant.db import UTCDateTime
+
+
+class SqlPurchaseStream:
+    """Batches of purchases in key order, read in the one session given."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def batch(
+        self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int
+    ) -> list[Purchase]:
+        """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order."""
+        p = purchases.c
+        query = select(Purchase).where(p.purchased_at >= start, p.purchased_at < end)
+        if after is not None:
+            after_time = bindparam("after_time", after.purchased_at, type_=UTCDateTime)
+            query = query.where(
+                tuple_(p.purchased_at, p.id) > tuple_(after_time, bindparam("after_id", after.purchase_id))
+            )
+        query = query.order_by(p.purchased_at, p.id).limit(limit)
+        return list(await self._session.scalars(query))
