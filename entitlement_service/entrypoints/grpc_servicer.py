@@ -44,7 +44,6 @@ from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
-from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceServicer
 from paygrant.grpc_errors import translate_errors, translate_stream_errors
 from paygrant.timestamps import from_timestamp, to_timestamp
 
@@ -79,7 +78,7 @@ Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
 Meaning = TypeVar("Meaning")
 
 
-class EntitlementServicer(EntitlementServiceServicer):  # the generated base: until every RPC of issue 7 is here
+class EntitlementServicer:
     """Serves paygrant.entitlement.v1.EntitlementService; each call runs in a unit of work of its own."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> None:
@@ -156,7 +155,7 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
         ]
         return pb.ListEntitlementsResponse(entitlements=entries)
 
-    # ---- grants, revokes and purchase history (GrantEntitlement, RevokeEntitlement, ListPurchases)
+    # Grants, revokes and purchase history.
 
     @translate_errors(ERRORS)
     async def GrantEntitlement(
@@ -212,7 +211,7 @@ class EntitlementServicer(EntitlementServiceServicer):  # the generated base: un
             purchases=[purchase_message(p) for p in page.purchases], next_page_token=page.next_page_token
         )
 
-    # ---- analytics (GetPurchaseStats, StreamPurchases)
+    # Analytics.
 
     @translate_errors(ERRORS)
     async def GetPurchaseStats(
