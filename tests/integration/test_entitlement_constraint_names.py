@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Insert, insert
 from sqlalchemy.exc import IntegrityError
 
-from entitlement_service.adapters.orm import SCHEMA, entitlements, inbox, purchases, refund_marks
+from entitlement_service.adapters.orm import SCHEMA, admin_actions, entitlements, inbox, purchases, refund_marks
 from entitlement_service.domain.purchase import PurchaseStatus, Source
 from paygrant.db import Database, open_database, violated_constraint
 from tests.conftest import NewDatabase
@@ -27,6 +27,16 @@ PURCHASE: dict[str, Any] = {
     "source": Source.PAID,
     "status": PurchaseStatus.ACTIVE,
     "purchased_at": T0,
+}
+ADMIN_ACTION = {
+    "idempotency_key": "grant-1",
+    "action": "grant",
+    "user_id": "u1",
+    "item_kind": "course",
+    "item_id": "algebra-1",
+    "reason": "support ticket 7",
+    "actor": "ops",
+    "recorded_at": T0,
 }
 ENTITLEMENT = {
     "user_id": "u1",
@@ -47,6 +57,7 @@ async def database(new_database: NewDatabase) -> AsyncIterator[Database]:
             await conn.execute(insert(purchases).values(PURCHASE))
             await conn.execute(insert(entitlements).values({**ENTITLEMENT, "purchase_id": "purchase-1"}))
             await conn.execute(insert(refund_marks).values(payment_id="pay-1", event_id="e1", marked_at=T0))
+            await conn.execute(insert(admin_actions).values(ADMIN_ACTION))
         yield opened
 
 
@@ -62,6 +73,7 @@ REPEATS = {
     "uq_purchases_payment_id_item_kind_item_id": insert(purchases).values({**PURCHASE, "id": "purchase-2"}),
     "pk_entitlements": insert(entitlements).values({**ENTITLEMENT, "purchase_id": "purchase-1"}),
     "pk_refund_marks": insert(refund_marks).values(payment_id="pay-1", event_id="e2", marked_at=T0),
+    "pk_admin_actions": insert(admin_actions).values({**ADMIN_ACTION, "action": "revoke"}),
 }
 
 
