@@ -15,6 +15,9 @@ import pytest
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
+from paygrant.payment.v1 import payment_pb2
+from paygrant.payment.v1.payment_pb2_grpc import PaymentServiceStub
+from paygrant.runtime import port_of
 from paygrant_cli.children import start_child, stop_child
 
 
@@ -93,3 +96,29 @@ async def test_workers_refuse_a_taken_port(tmp_path: Path, taken_port: int) -> N
     assert stderr.decode().strip().splitlines()[-1] == (
         f"paygrant entitlement: cannot listen on 127.0.0.1:{taken_port}: the port is taken or the address is not local"
     )
+
+
+async def test_payment_workers_share_the_grpc_and_the_callback_ports(tmp_path: Path, refused_port: int) -> None:
+    env = {
+        **os.environ,
+        "PAYGRANT_PAYMENT_GRPC_PORT": "0",
+        "PAYGRANT_CALLBACK_PORT": "0",
+        "PAYGRANT_PAYMENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'payment.db'}",
+        "PAYGRANT_ENTITLEMENT_TARGET": f"127.0.0.1:{refused_port}",
+        "PAYGRANT_QPAY_BASE_URL": f"http://127.0.0.1:{refused_port}/v2",
+        "PAYGRANT_SWEEP_ENABLED": "false",
+    }
+    group, listening = await start_child("payment", env, extra_args=("--workers", "2"))
+    try:
+        workers = _children(group.pid)
+        assert len(workers) == 2
+        for label in ("PaymentService gRPC", "QPay callback"):
+            listeners = _listeners_on(port_of(listening[label]))
+            assert len(listeners) == 2, f"{label}: one listening socket per worker"
+            assert all(_listening_inodes(worker) & listeners for worker in workers)
+        async with grpc.aio.insecure_channel(listening["PaymentService gRPC"]) as channel:
+            products = await PaymentServiceStub(channel).ListProducts(payment_pb2.ListProductsRequest())
+        assert list(products.products) == []
+    finally:
+        assert await stop_child(group) == 0
+    assert not any(map(_alive, workers))
