@@ -6,14 +6,19 @@ import datetime as dt
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
 
 def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
-    """A Timestamp of an aware datetime; None stays None (the field is left unset)."""
+    """A Timestamp of an aware datetime (a naive one is read as UTC); None stays None (the field is left unset).
+
+    Integer arithmetic on the timedelta since the epoch: exact, and several times faster than
+    Timestamp.FromDatetime, which matters when a stream converts two per purchase.
+    """
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)) - EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def from_timestamp(stamp: Timestamp) -> dt.datetime:
