@@ -186,7 +186,7 @@ def item_ref(item: Item) -> ItemRef:
 
 
 def note(what: str) -> None:
-    """Counts a case for `--hypothesis-show-statistics`, to see that the steps reach it."""
+    """Names the case a step reached (a hypothesis event; patch this to count how often runs reach each)."""
     event(what)
 
 
