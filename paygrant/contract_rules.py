@@ -38,9 +38,14 @@ def id_problem(value: str) -> str | None:
         return f"is longer than {MAX_ID_LENGTH} characters"
     if value.strip() != value:
         return "must not start or end with whitespace"
-    if any(character < " " or "\x7f" <= character < "\xa0" for character in value):
+    if has_control_characters(value):
         return "must not contain control characters"
     return None
+
+
+def has_control_characters(value: str, allowed: str = "") -> bool:
+    """True when `value` holds a C0 or C1 control character other than those in `allowed`."""
+    return any((character < " " or "\x7f" <= character < "\xa0") and character not in allowed for character in value)
 
 
 class FieldError(Protocol):

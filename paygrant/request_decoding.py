@@ -61,6 +61,19 @@ def _timestamp_problem(timestamp: Any, path: str) -> UndecodableRequest | None:
     return None
 
 
+def _holds_timestamps(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """True when a message type has a Timestamp field at any depth."""
+    if descriptor.full_name == TIMESTAMP:
+        return True
+    nested = seen | {descriptor.full_name}
+    return any(
+        field.message_type is not None
+        and field.message_type.full_name not in nested
+        and _holds_timestamps(field.message_type, nested)
+        for field in descriptor.fields
+    )
+
+
 def _elements(field: FieldDescriptor, value: Any, prefix: str) -> Iterable[tuple[str, Any]]:
     """(path, element) of a set field: one for a singular field, one per entry of a repeated one."""
     if field.is_repeated:
@@ -128,12 +141,17 @@ class RequestDecoder:
         self._descriptor = descriptor
         self._message_class = message_factory.GetMessageClass(descriptor)
         self._lenient = lenient
+        self._has_timestamps = _holds_timestamps(descriptor)
 
     def __call__(self, data: bytes) -> Message | UndecodableRequest:
         try:
             message = self._message_class.FromString(data)
         except DecodeError:
             return self._locate(data)
+        # A NUL character is a 0x00 byte on the wire: without one, and without timestamps, no field
+        # can break a rule, and the walk (8 µs per query of a batch) is skipped on the hot path.
+        if b"\x00" not in data and not self._has_timestamps:
+            return message
         return request_problem(message) or message
 
     def _locate(self, data: bytes) -> UndecodableRequest:

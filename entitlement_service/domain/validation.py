@@ -189,8 +189,8 @@ def parse_stream_query(
 
 MAX_REASON_LENGTH = 500
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-# Control characters but tab and newline: a reason may span lines, never carry terminal escapes.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A reason may span lines (tab and newline), never carry terminal escapes.
+TEXT_CONTROLS_ALLOWED = "\t\n"
 
 
 def require_text(value: str, field: str, max_length: int) -> str:
@@ -199,7 +199,7 @@ def require_text(value: str, field: str, max_length: int) -> str:
         raise InvalidRequest(field, "is required and must not be blank")
     if len(value) > max_length:
         raise InvalidRequest(field, f"is longer than {max_length} characters")
-    if _CONTROL.search(value):
+    if contract_rules.has_control_characters(value, allowed=TEXT_CONTROLS_ALLOWED):
         raise InvalidRequest(field, "must not contain control characters")
     return value
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -57,3 +58,12 @@ async def payments(stack: Stack) -> AsyncIterator[payment_pb2_grpc.PaymentServic
 async def entitlements(stack: Stack) -> AsyncIterator[entitlement_pb2_grpc.EntitlementServiceStub]:
     async with grpc.aio.insecure_channel(stack.entitlement_target) as channel:
         yield entitlement_pb2_grpc.EntitlementServiceStub(channel)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another process (this test) listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,3 +102,19 @@ class Stack:
                 return int((await conn.execute(text(sql))).scalar_one())
         finally:
             await engine.dispose()
+
+
+async def run_paygrant(*args: str, **variables: str) -> tuple[int, str]:
+    """Runs `paygrant <args>` to its end with PAYGRANT_* `variables` added; returns its exit code and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "paygrant_cli",
+        *args,
+        env={**os.environ, **variables},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()

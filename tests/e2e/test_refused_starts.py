@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-
-async def _paygrant(command: str, **variables: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "paygrant_cli",
-        command,
-        env={**os.environ, **variables},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, stderr.decode()
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    """A port another process (this test) listens on."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
+from tests.e2e.stack import run_paygrant
 
 
 async def test_without_credentials_a_public_address_is_refused(tmp_path: Path) -> None:
     database = tmp_path / "entitlement.db"
-    code, stderr = await _paygrant(
+    code, stderr = await run_paygrant(
         "entitlement",
         PAYGRANT_ENTITLEMENT_GRPC_HOST="0.0.0.0",
         PAYGRANT_ENTITLEMENT_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
@@ -53,7 +24,7 @@ async def test_without_credentials_a_public_address_is_refused(tmp_path: Path) -
 
 
 async def test_a_taken_grpc_port_is_refused(tmp_path: Path, taken_port: int) -> None:
-    code, stderr = await _paygrant(
+    code, stderr = await run_paygrant(
         "entitlement",
         PAYGRANT_ENTITLEMENT_GRPC_PORT=str(taken_port),
         PAYGRANT_ENTITLEMENT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'entitlement.db'}",
@@ -66,7 +37,7 @@ async def test_a_taken_grpc_port_is_refused(tmp_path: Path, taken_port: int) -> 
 
 
 async def test_a_taken_callback_port_is_refused(tmp_path: Path, taken_port: int) -> None:
-    code, stderr = await _paygrant(
+    code, stderr = await run_paygrant(
         "payment",
         PAYGRANT_PAYMENT_GRPC_PORT="0",
         PAYGRANT_CALLBACK_PORT=str(taken_port),
@@ -80,7 +51,7 @@ async def test_a_taken_callback_port_is_refused(tmp_path: Path, taken_port: int)
 
 
 async def test_a_malformed_credentials_entry_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    code, stderr = await _paygrant(
+    code, stderr = await run_paygrant(
         "entitlement",
         PAYGRANT_ENTITLEMENT_GRPC_PORT="0",
         PAYGRANT_ENTITLEMENT_CREDENTIALS="relay my-plain-secret-token",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
@@ -19,6 +14,7 @@ from paygrant.payment.v1 import payment_pb2
 from paygrant.payment.v1.payment_pb2_grpc import PaymentServiceStub
 from paygrant.runtime import port_of
 from paygrant_cli.children import start_child, stop_child
+from tests.e2e.stack import run_paygrant
 
 
 def _children(pid: int) -> set[int]:
@@ -77,23 +73,10 @@ async def test_two_workers_serve_one_port_and_stop_together(tmp_path: Path) -> N
     assert not any(map(_alive, workers)), "no worker outlives the group"
 
 
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
-
-
 async def test_workers_refuse_a_taken_port(tmp_path: Path, taken_port: int) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "paygrant_cli", "entitlement", "--workers", "2"),
-        env={**os.environ, "PAYGRANT_ENTITLEMENT_GRPC_PORT": str(taken_port)},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 2
-    assert stderr.decode().strip().splitlines()[-1] == (
+    code, stderr = await run_paygrant("entitlement", "--workers", "2", PAYGRANT_ENTITLEMENT_GRPC_PORT=str(taken_port))
+    assert code == 2
+    assert stderr.strip().splitlines()[-1] == (
         f"paygrant entitlement: cannot listen on 127.0.0.1:{taken_port}: the port is taken or the address is not local"
     )
 

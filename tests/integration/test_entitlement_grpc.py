@@ -10,10 +10,8 @@ from typing import Any
 import grpc
 import pytest
 import redis.exceptions
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_status import rpc_status
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +26,7 @@ from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
 from paygrant.timestamps import from_timestamp, to_timestamp
 from tests.conftest import POSTGRES_ONLY, NewDatabase
+from tests.integration.entitlement_server import refusal
 from tests.waiting import eventually
 
 pytestmark = POSTGRES_ONLY
@@ -166,17 +165,6 @@ async def test_reflection_lists_the_service(channel: grpc.aio.Channel) -> None:
     assert SERVICE_NAME in services
 
 
-async def violated_field(call: Any) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as failed:
-        await call
-    status = rpc_status.from_call(failed.value)
-    assert status is not None
-    bad_request = error_details_pb2.BadRequest()
-    assert status.details[0].Unpack(bad_request)
-    assert failed.value.details().startswith(bad_request.field_violations[0].field)
-    return failed.value.code(), bad_request.field_violations[0].field
-
-
 UNKNOWN: Any = 7  # a number no enum of the contract declares
 
 
@@ -193,7 +181,7 @@ async def test_bad_input_is_refused_naming_the_field(stub: Any) -> None:
         (stub.CheckOwnership(pb.CheckOwnershipRequest(user_id="u1", item=ALGEBRA, consistency=UNKNOWN)), "consistency"),
     ]
     for call, field in refusals:
-        assert await violated_field(call) == (grpc.StatusCode.INVALID_ARGUMENT, field)
+        assert await refusal(call) == (grpc.StatusCode.INVALID_ARGUMENT, field)
 
 
 # Ways the inbox insert can fail that do not mean "this event id was applied before" (only pk_inbox means that):

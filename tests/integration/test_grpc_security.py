@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +11,16 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from entitlement_service.bootstrap import SERVICE as ENTITLEMENT_SERVICE
 from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1.common_pb2 import ItemRef
+from paygrant.contract_rules import EventType
 from paygrant.credentials import Role, hash_token, new_token
+from paygrant.db import utcnow
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
 from paygrant.errors import CannotServe
@@ -24,8 +28,10 @@ from paygrant.grpc_channel import ChannelSecurity, open_channel
 from paygrant.grpc_server import GrpcServer
 from paygrant.health_probe import is_serving
 from paygrant.server_security import ServerSecurity, ServerTls
+from payment_service.adapters.entitlement_client import EntitlementClient
 from payment_service.bootstrap import SERVICE as PAYMENT_SERVICE
 from payment_service.bootstrap import PaymentApp
+from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.settings import PaymentSettings
 from tests.conftest import NewDatabase
 from tests.waiting import eventually
@@ -162,6 +168,15 @@ async def test_health_and_reflection_stay_open(servers: Servers) -> None:
     await eventually(lambda: is_serving(servers.entitlement), what="health without a credential")
     code = await _call(servers.entitlement, "/grpc.health.v1.Health/Check", ())
     assert code == grpc.StatusCode.OK
+    async with grpc.aio.insecure_channel(servers.entitlement) as channel:  # no credential sent
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        asked = iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        listed = [
+            s.name
+            async for answer in reflection.ServerReflectionInfo(asked)
+            for s in answer.list_services_response.service
+        ]
+    assert ENTITLEMENT_SERVICE.full_name in listed
 
 
 @dataclass
@@ -258,10 +273,21 @@ async def test_the_payment_service_client_applies_events_over_tls_with_its_token
     security = ChannelSecurity(
         token=SecretStr(TOKENS[Role.RELAY]), ca_file=pki.ca_file, cert_file=relay_cert, key_file=relay_key
     )
-    async with open_channel(tls_entitlement, security) as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await EntitlementServiceStub(channel).ApplyPaymentEvent(pb.ApplyPaymentEventRequest(), timeout=10)
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, "let in: the request itself is refused"
+    client = EntitlementClient(tls_entitlement, timeout=10, security=security)
+    await client.start()
+    try:
+        paid = PaidItem(CHECK.item.kind, CHECK.item.id, 25_000)
+        await client.apply(
+            PaymentEvent(
+                str(uuid.uuid4()), EventType.PAYMENT_COMPLETED, "pay-tls", CHECK.user_id, "MNT", (paid,), utcnow()
+            )
+        )
+    finally:
+        await client.stop()
+    ledger_cert, ledger_key = pki.client("ledger")
+    ledger = ChannelSecurity(ca_file=pki.ca_file, cert_file=ledger_cert, key_file=ledger_key)
+    async with open_channel(tls_entitlement, ledger) as channel:
+        assert (await EntitlementServiceStub(channel).CheckOwnership(CHECK, timeout=10)).owned
 
 
 async def test_a_taken_port_is_refused_instead_of_shared(caplog: pytest.LogCaptureFixture) -> None:

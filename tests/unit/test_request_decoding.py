@@ -72,3 +72,12 @@ def test_bytes_that_are_no_message_are_refused_as_the_request() -> None:
     assert isinstance(refused, UndecodableRequest)
     assert refused.field == "request"
     assert "paygrant.entitlement.v1.CheckOwnershipRequest" in refused.problem
+
+
+def test_a_nul_character_is_found_in_a_request_without_timestamps() -> None:
+    queries = [pb.OwnershipQuery(user_id="u", item=common_pb2.ItemRef(kind="course", id="ok")) for _ in range(3)]
+    queries[1].user_id = "u\x00"
+    data = pb.BatchCheckOwnershipRequest(queries=queries).SerializeToString()
+    assert _decoder(pb.BatchCheckOwnershipRequest)(data) == UndecodableRequest(
+        "queries[1].user_id", "must not contain NUL characters"
+    )
