@@ -6,7 +6,10 @@ import logging
 
 from redis.asyncio import Redis
 
+from entitlement_service.adapters.memory_ownership_cache import MemoryOwnershipCache
 from entitlement_service.adapters.orm import SCHEMA
+from entitlement_service.adapters.ownership_reader import SqlOwnershipReader
+from entitlement_service.adapters.redis_invalidations import RedisInvalidations
 from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
 from entitlement_service.entrypoints.grpc_servicer import EntitlementServicer
 from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
@@ -29,12 +32,15 @@ class EntitlementApp(ServiceApp):
     def __init__(self, settings: EntitlementSettings) -> None:
         super().__init__()
         self.settings = settings
+        self.invalidations: RedisInvalidations | None = None  # with Redis: what keeps answers in memory right
 
     async def _start(self) -> None:
         s = self.settings
         security = s.server_security()  # a misconfiguration stops the start before anything opens
         database = await self._started.enter_async_context(open_database(s.entitlement_database_url, SCHEMA))
-        servicer = EntitlementServicer(lambda: UnitOfWork(database.sessions), await self._ownership_cache())
+        servicer = EntitlementServicer(
+            lambda: UnitOfWork(database.sessions), SqlOwnershipReader(database.engine), await self._ownership_cache()
+        )
         server = GrpcServer(
             host=s.entitlement_grpc_host,
             port=s.entitlement_grpc_port,
@@ -58,4 +64,10 @@ class EntitlementApp(ServiceApp):
         redis = Redis.from_url(s.redis_url, decode_responses=True)
         self._started.push_async_callback(redis.aclose)
         await redis.ping()  # a wrong URL should stop the start, not surface on the first refund
-        return RedisOwnershipCache(redis, s.redis_key_prefix, s.ownership_cache_ttl_seconds)
+        shared = RedisOwnershipCache(redis, s.redis_key_prefix, s.ownership_cache_ttl_seconds)
+        if s.ownership_memory_users == 0:
+            return shared
+        memory = MemoryOwnershipCache(shared, s.ownership_memory_users, s.ownership_memory_ttl_seconds)
+        self.invalidations = RedisInvalidations(s.redis_url, shared.invalidation_channel, memory)
+        await self._component(self.invalidations)
+        return memory

@@ -29,6 +29,10 @@ class EntitlementSettings(PaygrantSettings):
     redis_url: str | None = None
     redis_key_prefix: str = "paygrant"
     ownership_cache_ttl_seconds: int = Field(default=300, gt=0)
+    # With Redis, answers are also kept in each process's memory, kept right by pub/sub invalidations;
+    # 0 users turns that off. The TTL bounds what a lost invalidation could cost.
+    ownership_memory_users: int = Field(default=100_000, ge=0)
+    ownership_memory_ttl_seconds: float = Field(default=60.0, gt=0)
 
     def server_security(self) -> ServerSecurity:
         """Credentials, TLS and reflection of the gRPC server; raises CannotServe when misconfigured.

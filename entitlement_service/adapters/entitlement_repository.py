@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, delete, insert, select, tuple_, update
+from sqlalchemy import CursorResult, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlement_service.adapters.orm import entitlements, metadata
-from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
+from entitlement_service.adapters.ownership_reader import answers_from, answers_statement
+from entitlement_service.domain.entitlement import Entitlement, Ownership, OwnershipQuery
 from entitlement_service.domain.errors import ConcurrentChange
 from entitlement_service.domain.purchase import ItemRef
 from paygrant.db import unique_violations
@@ -46,12 +47,8 @@ class SqlEntitlementRepository:
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, in one round trip."""
-        keys = {(q.user_id, q.item.kind, q.item.id) for q in queries}
-        rows = await self._session.execute(
-            select(entitlements).where(tuple_(_c.user_id, _c.item_kind, _c.item_id).in_(keys))
-        )
-        found = {OwnershipQuery(row.user_id, _item(row)): _entitlement(row).ownership for row in rows}
-        return {q: found.get(q, NOT_OWNED) for q in queries}
+        rows = await self._session.execute(answers_statement(queries, self._session.get_bind().dialect.name))
+        return answers_from(queries, rows)
 
     async def of_user(self, user_id: str, kind: str | None = None) -> list[Entitlement]:
         """Everything the user owns now (of one kind, when given), ordered by kind then item id."""

@@ -12,6 +12,9 @@ that a later change makes current again (the chaos suite found exactly that). A 
 recurs. A reader that finds no generation sets one (SET NX) before reading, so it too reads and
 writes under a token no earlier reader had. Generation keys have no expiry (only the answer
 hashes do), so a Redis with a volatile-* eviction policy never drops them.
+
+Every invalidation is also published on `invalidation_channel`, for the answers each replica
+keeps in its own memory (memory_ownership_cache, redis_invalidations).
 """
 
 from __future__ import annotations
@@ -98,11 +101,22 @@ class RedisOwnershipCache:
             log.warning("ownership cache unwritable, answers not cached: %s", error)
 
     async def invalidate_user(self, user_id: str) -> None:
-        """Makes every cached answer about the user unreachable; call after the commit that changed them."""
+        """Makes every cached answer about the user unreachable, and tells every replica to forget its own.
+
+        Call after the commit that changed them.
+        """
         try:
-            await self._redis.set(self._generation_key(user_id), _new_generation())
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._generation_key(user_id), _new_generation())
+                pipe.publish(self.invalidation_channel, user_id)
+                await pipe.execute()
         except RedisError as error:
             raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {user_id}") from error
+
+    @property
+    def invalidation_channel(self) -> str:
+        """The pub/sub channel that carries the id of every user whose ownership changed."""
+        return f"{self._prefix}:own-invalidations"
 
     def _generation_key(self, user_id: str) -> str:
         return f"{self._prefix}:own-gen:{user_id}"

@@ -35,7 +35,7 @@ from entitlement_service.entrypoints.purchase_messages import SOURCES, purchase_
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.grant_entitlement import grant_entitlement
 from entitlement_service.service_layer.list_purchases import list_purchases
-from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
+from entitlement_service.service_layer.ownership import OwnershipReader, check_ownership, list_entitlements
 from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
 from entitlement_service.service_layer.purchase_stats import purchase_stats
 from entitlement_service.service_layer.purchase_stream import stream_purchases
@@ -81,8 +81,9 @@ Meaning = TypeVar("Meaning")
 class EntitlementServicer:
     """Serves paygrant.entitlement.v1.EntitlementService; each call runs in a unit of work of its own."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, read: OwnershipReader, cache: OwnershipCache) -> None:
         self._uow_factory = uow_factory
+        self._read = read
         self._cache = cache
 
     def _cache_for(self, consistency: int) -> OwnershipCache:
@@ -116,7 +117,7 @@ class EntitlementServicer:
     ) -> pb.CheckOwnershipResponse:
         """Does this user own this item now?"""
         query = parse_query(request.user_id, request.item.kind, request.item.id)
-        [ownership] = await check_ownership([query], self._uow_factory, self._cache_for(request.consistency))
+        [ownership] = await check_ownership([query], self._read, self._cache_for(request.consistency))
         return _answer(pb.CheckOwnershipResponse, ownership)
 
     @translate_errors(ERRORS)
@@ -127,7 +128,7 @@ class EntitlementServicer:
         cache = self._cache_for(request.consistency)
         parsed = parse_queries([(q.user_id, q.item.kind, q.item.id) for q in request.queries])
         valid = [query for query in parsed if isinstance(query, OwnershipQuery)]
-        answers = iter(await check_ownership(valid, self._uow_factory, cache))
+        answers = iter(await check_ownership(valid, self._read, cache))
         results = [
             _answer(pb.OwnershipResult, next(answers), query=asked)
             if isinstance(query, OwnershipQuery)

@@ -11,14 +11,16 @@ from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 
 @dataclass(frozen=True)
 class CacheLookup:
-    """Answers the cache knew, and the generation each user's answers were read at.
+    """Answers the cache knew, and where the cache stood when it was asked.
 
-    The generations are read before the database is asked and go back with `remember`, so an
-    answer read before a change is stored where no reader after the change looks.
+    The generations (per user, in Redis) and the epoch (the count of invalidations this process
+    has seen) are read before the database is asked and go back with `remember`, so an answer
+    read before a change is never stored where a reader after the change looks.
     """
 
     known: dict[OwnershipQuery, Ownership] = field(default_factory=dict)
     generations: dict[str, str] = field(default_factory=dict)
+    epoch: int = 0
 
 
 class OwnershipCache(Protocol):

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from entitlement_service.adapters.orm import SCHEMA, purchases
+from entitlement_service.adapters.ownership_reader import SqlOwnershipReader
 from entitlement_service.domain.entitlement import Ownership
 from entitlement_service.domain.errors import PaymentOfAnotherUser
 from entitlement_service.domain.events import PaymentEvent
@@ -38,7 +39,7 @@ async def apply(event: PaymentEvent, database: Database) -> bool:
 
 async def ownership(database: Database, kind: str, item_id: str, user_id: str = "u1") -> Ownership:
     query = parse_query(user_id, kind, item_id)
-    [answer] = await check_ownership([query], lambda: UnitOfWork(database.sessions), NoOwnershipCache())
+    [answer] = await check_ownership([query], SqlOwnershipReader(database.engine), NoOwnershipCache())
     return answer
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
 from entitlement_service.domain.purchase import ItemRef, Source
-from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
+from entitlement_service.service_layer.ownership import check_ownership, list_entitlements, reader_in_units_of_work
 from tests.unit.entitlement_fakes import FakeDatabase, FakeOwnershipCache
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -26,7 +26,7 @@ def database_where_u1_owns(*items: ItemRef) -> FakeDatabase:
 async def test_answers_come_in_query_order_and_misses_are_remembered() -> None:
     database, cache = database_where_u1_owns(ALGEBRA), FakeOwnershipCache()
     queries = [OwnershipQuery("u1", MOCK_EXAM), OWNS_ALGEBRA, OwnershipQuery("u2", ALGEBRA)]
-    answers = await check_ownership(queries, database.uow_factory, cache)
+    answers = await check_ownership(queries, reader_in_units_of_work(database.uow_factory), cache)
     owned = Ownership(purchased_at=T0, source=Source.PAID)
     assert answers == [NOT_OWNED, owned, NOT_OWNED]
     assert cache.answers == dict(zip(queries, answers, strict=True))
@@ -35,7 +35,8 @@ async def test_answers_come_in_query_order_and_misses_are_remembered() -> None:
 async def test_a_question_the_cache_knows_opens_no_unit_of_work() -> None:
     database, cache = database_where_u1_owns(), FakeOwnershipCache()
     cache.answers[OWNS_ALGEBRA] = Ownership(purchased_at=T0, source=Source.ADMIN)
-    assert await check_ownership([OWNS_ALGEBRA], database.uow_factory, cache) == [cache.answers[OWNS_ALGEBRA]]
+    read = reader_in_units_of_work(database.uow_factory)
+    assert await check_ownership([OWNS_ALGEBRA], read, cache) == [cache.answers[OWNS_ALGEBRA]]
     assert database.units_opened == 0
 
 

@@ -1,0 +1,71 @@
+"""Ownership answers read straight from the entitlements table, outside any unit of work.
+
+A check needs one SELECT and nothing else, so it runs on a pooled connection in autocommit (no
+BEGIN and ROLLBACK round trips around it), and concurrent checks share one query
+(paygrant.coalescing). On PostgreSQL the keys travel as three arrays joined through `unnest`, so
+the statement text, and with it asyncpg's prepared statement, is the same for any number of keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Executable, Row, bindparam, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import Text
+
+from entitlement_service.adapters.orm import entitlements
+from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, OwnershipQuery
+from entitlement_service.domain.purchase import ItemRef
+from paygrant.coalescing import Coalescer
+
+_c = entitlements.c
+ANSWER_COLUMNS = (_c.user_id, _c.item_kind, _c.item_id, _c.purchased_at, _c.source)
+
+_UNNEST = text(
+    "SELECT e.user_id, e.item_kind, e.item_id, e.purchased_at, e.source"
+    " FROM unnest(:users, :kinds, :ids) AS q(user_id, item_kind, item_id)"
+    " JOIN entitlements AS e USING (user_id, item_kind, item_id)"
+).bindparams(
+    bindparam("users", type_=ARRAY(Text)), bindparam("kinds", type_=ARRAY(Text)), bindparam("ids", type_=ARRAY(Text))
+)
+POSTGRES_ANSWERS = _UNNEST.columns(*ANSWER_COLUMNS)
+
+
+def answers_statement(queries: Sequence[OwnershipQuery], dialect: str) -> Executable:
+    """One SELECT of the entitlements that answer `queries` (a row per owned item)."""
+    if dialect == "postgresql":
+        return POSTGRES_ANSWERS.params(
+            users=[q.user_id for q in queries], kinds=[q.item.kind for q in queries], ids=[q.item.id for q in queries]
+        )
+    keys = {(q.user_id, q.item.kind, q.item.id) for q in queries}
+    return select(*ANSWER_COLUMNS).where(tuple_(_c.user_id, _c.item_kind, _c.item_id).in_(keys))
+
+
+def answers_from(queries: Iterable[OwnershipQuery], rows: Iterable[Row[Any]]) -> dict[OwnershipQuery, Ownership]:
+    """The answer to each query, from the rows `answers_statement` selected."""
+    found = {
+        OwnershipQuery(row.user_id, ItemRef(row.item_kind, row.item_id)): Ownership(row.purchased_at, row.source)
+        for row in rows
+    }
+    return {q: found.get(q, NOT_OWNED) for q in queries}
+
+
+class SqlOwnershipReader:
+    """Reads ownership in autocommit, one query for every check waiting at once (up to 1,000 keys)."""
+
+    def __init__(self, engine: AsyncEngine, max_queries: int = 4) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._dialect = engine.dialect.name
+        self._coalescer = Coalescer(self._read, max_batch=1000, max_fetches=max_queries)
+
+    async def __call__(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
+        """The answer to each query, read after the call began."""
+        return await self._coalescer.get(queries)
+
+    async def _read(self, queries: list[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(answers_statement(queries, self._dialect))
+            return answers_from(queries, rows)
