@@ -3,7 +3,8 @@
 Baseline: bench.bare_server, a bare grpc.aio process that answers the same methods with answers of
 the same size and does nothing else. Measured alternately with it, in the same run, each as its own
 process: the entitlement service on PostgreSQL with a warm Redis cache (answers known), and without
-Redis (every check reads the database). Figures: unary CheckOwnership calls/s with 64 in flight;
+Redis (every check reads the database), each with 1 and with 2 worker processes (`--workers`).
+Figures: unary CheckOwnership calls/s with 64 in flight;
 p50 and p99 latency with 1 in flight; BatchCheckOwnership of 100 pairs per call, in checks/s with 8
 calls in flight; each with its ratio to the baseline's same figure.
 
@@ -19,13 +20,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.support import entitlement_process, fresh_database, postgres_available, rate
+from bench.support import entitlement_child, fresh_database, postgres_available, rate
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
@@ -80,18 +81,34 @@ async def bare_process() -> AsyncIterator[str]:
         await process.wait()
 
 
-async def _figures(stub: Any, calls: int) -> dict[str, float]:
+CHANNELS = 4  # connections per server, so the kernel can spread them over the workers of a group
+
+
+def requests() -> tuple[list[pb.CheckOwnershipRequest], list[pb.BatchCheckOwnershipRequest]]:
+    """The questions asked, made once up front: the client shares the machine's two cores with the server."""
+    singles = [pb.CheckOwnershipRequest(user_id=f"u{n}", item=item_ref(n)) for n in range(USERS)]
+    batches = [
+        pb.BatchCheckOwnershipRequest(
+            queries=[
+                pb.OwnershipQuery(user_id=f"u{(n + i) % USERS}", item=item_ref((n + i) % USERS))
+                for i in range(BATCH_SIZE)
+            ]
+        )
+        for n in range(USERS)
+    ]
+    return singles, batches
+
+
+async def _figures(stubs: list[Any], calls: int) -> dict[str, float]:
     """Unary calls/s at 64 in flight, p50/p99 (ms) at 1 in flight, batch checks/s, over granted pairs."""
+    singles, batches = requests()
 
     async def single(n: int) -> int:
-        await stub.CheckOwnership(pb.CheckOwnershipRequest(user_id=f"u{n % USERS}", item=item_ref(n % USERS)))
+        await stubs[n % CHANNELS].CheckOwnership(singles[n % USERS])
         return 1
 
     async def batch(n: int) -> int:
-        queries = [
-            pb.OwnershipQuery(user_id=f"u{(n + i) % USERS}", item=item_ref((n + i) % USERS)) for i in range(BATCH_SIZE)
-        ]
-        await stub.BatchCheckOwnership(pb.BatchCheckOwnershipRequest(queries=queries))
+        await stubs[n % CHANNELS].BatchCheckOwnership(batches[n % USERS])
         return BATCH_SIZE
 
     latencies = []
@@ -108,38 +125,52 @@ async def _figures(stub: Any, calls: int) -> dict[str, float]:
     }
 
 
-async def main(calls: int, rounds: int) -> None:
-    """Starts the three servers, measures them alternately `rounds` times, prints the best of each figure."""
+@asynccontextmanager
+async def stubs_of(target: str) -> AsyncIterator[list[Any]]:
+    """CHANNELS stubs of `target`, each over a connection of its own."""
+    async with AsyncExitStack() as stack:
+        channels = [
+            await stack.enter_async_context(
+                grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+            )
+            for _ in range(CHANNELS)
+        ]
+        yield [EntitlementServiceStub(channel) for channel in channels]
+
+
+@asynccontextmanager
+async def servers() -> AsyncIterator[dict[str, list[Any]]]:
+    """The baseline and the service's four setups, each its own process; yields stubs by label."""
     use_postgres = postgres_available()
-    async with (
-        fresh_database("ownership_cache", use_postgres) as cached_url,
-        fresh_database("ownership_db", use_postgres) as database_url,
-        bare_process() as bare_target,
-        entitlement_process(cached_url, REDIS_URL) as cached_target,
-        entitlement_process(database_url) as database_target,
-        grpc.aio.insecure_channel(bare_target) as bare_channel,
-        grpc.aio.insecure_channel(cached_target) as cached_channel,
-        grpc.aio.insecure_channel(database_target) as database_channel,
-    ):
-        stubs = {
-            "bare grpc.aio (baseline)": EntitlementServiceStub(bare_channel),
-            "service, Redis warm": EntitlementServiceStub(cached_channel),
-            "service, database only": EntitlementServiceStub(database_channel),
-        }
-        for stub in list(stubs.values())[1:]:
-            await grant_everything(stub)
-        for stub in stubs.values():
-            await _figures(stub, calls // 4)  # warm-up: connections, and the cache where there is one
+    async with AsyncExitStack() as stack:
+        targets = {"bare grpc.aio (baseline)": await stack.enter_async_context(bare_process())}
+        for workers in (1, 2):
+            for label, redis_url in (("Redis warm", REDIS_URL), ("database only", None)):
+                database_url = await stack.enter_async_context(fresh_database(f"ownership_{workers}", use_postgres))
+                service = entitlement_child(database_url, redis_url, workers=workers)
+                target, _child = await stack.enter_async_context(service)
+                targets[f"service, {label}, {workers} worker{'s' if workers > 1 else ''}"] = target
+        yield {name: await stack.enter_async_context(stubs_of(target)) for name, target in targets.items()}
+
+
+async def main(calls: int, rounds: int) -> None:
+    """Starts the servers, measures them alternately `rounds` times, prints the best of each figure."""
+    async with servers() as stubs:
+        for name, server_stubs in stubs.items():
+            if not name.startswith("bare"):
+                await grant_everything(server_stubs[0])
+        for server_stubs in stubs.values():
+            await _figures(server_stubs, calls // 4)  # warm-up: connections, and the caches where there are some
         best: dict[str, dict[str, float]] = {name: {} for name in stubs}
         for _ in range(rounds):
-            for name, stub in stubs.items():
-                for figure, value in (await _figures(stub, calls)).items():
+            for name, server_stubs in stubs.items():
+                for figure, value in (await _figures(server_stubs, calls)).items():
                     better = min if figure.endswith("ms") else max
                     best[name][figure] = better(best[name].get(figure, value), value)
     baseline = best["bare grpc.aio (baseline)"]
-    backend = "PostgreSQL" if use_postgres else "SQLite"
-    print(f"ownership checks, {backend}, best of {rounds} alternating rounds of {calls} calls")
-    print(f"  {'server':28s} {'unary/s @64':>12s} {'p50 ms @1':>10s} {'p99 ms @1':>10s} {'batch x100 checks/s':>20s}")
+    backend = "PostgreSQL" if postgres_available() else "SQLite"
+    print(f"ownership checks, {backend}, best of {rounds} alternating rounds of {calls} calls, {CHANNELS} connections")
+    print(f"  {'server':36s} {'unary/s @64':>14s} {'p50 ms @1':>14s} {'p99 ms @1':>14s} {'batch x100 checks/s':>20s}")
     for name, figures in best.items():
         cells = [
             f"{figures[figure]:.0f} ({figures[figure] / baseline[figure]:.2f}x)"
@@ -147,7 +178,7 @@ async def main(calls: int, rounds: int) -> None:
             else f"{figures[figure]:.2f} ({figures[figure] / baseline[figure]:.2f}x)"
             for figure in ("unary calls/s", "p50 ms", "p99 ms", "batch checks/s")
         ]
-        print(f"  {name:28s} {cells[0]:>14s} {cells[1]:>14s} {cells[2]:>14s} {cells[3]:>20s}")
+        print(f"  {name:36s} {cells[0]:>14s} {cells[1]:>14s} {cells[2]:>14s} {cells[3]:>20s}")
 
 
 if __name__ == "__main__":

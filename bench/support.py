@@ -8,14 +8,14 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg
 
 from paygrant.grpc_channel import ChannelSecurity
 from paygrant.health_probe import is_serving
-from paygrant_cli.children import start_child, stop_child
+from paygrant_cli.children import Child, start_child, stop_child
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -54,8 +54,21 @@ async def entitlement_process(
 
     `settings` are more PAYGRANT_* variables (credentials, TLS files); `security` is how to reach it then.
     """
+    async with entitlement_child(database_url, redis_url, security, settings=settings) as (target, _child):
+        yield target
+
+
+@asynccontextmanager
+async def entitlement_child(
+    database_url: str,
+    redis_url: str | None = None,
+    security: ChannelSecurity | None = None,
+    workers: int = 1,
+    settings: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[str, Child]]:
+    """As entitlement_process, with `workers` server processes; yields the target and the (parent) process."""
     env = {
-        **settings,
+        **(settings or {}),
         **os.environ,
         "PAYGRANT_ENTITLEMENT_DATABASE_URL": database_url,
         "PAYGRANT_ENTITLEMENT_GRPC_PORT": "0",
@@ -63,11 +76,12 @@ async def entitlement_process(
     }
     if redis_url:
         env["PAYGRANT_REDIS_URL"] = redis_url
-    child, listening = await start_child("entitlement", env, log_level="WARNING")
+    extra_args = ("--workers", str(workers)) if workers > 1 else ()
+    child, listening = await start_child("entitlement", env, log_level="WARNING", extra_args=extra_args)
     try:
         target = listening["EntitlementService gRPC"]
         await eventually_serving(target, security)
-        yield target
+        yield target, child
     finally:
         await stop_child(child)
 

@@ -70,4 +70,8 @@ class Coalescer(Generic[Key, Value]):
                 if not future.done():
                     future.set_result(values[key])
         finally:
+            # Leave the set now, not in the done callback (which runs later), so the next fetch can start.
+            current = asyncio.current_task()
+            if current is not None:
+                self._fetches.discard(current)
             self._start_fetches()

@@ -21,6 +21,9 @@ class EventType(enum.StrEnum):
 
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_ID_LENGTH = 128
+# Ids made of these characters only break no rule: checked in one match, the rules walked for the rest.
+PLAIN_ID_PATTERN = re.compile(rf"[A-Za-z0-9_.:@+=-]{{1,{MAX_ID_LENGTH}}}")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def kind_problem(kind: str) -> str | None:
@@ -32,6 +35,13 @@ def kind_problem(kind: str) -> str | None:
 
 def id_problem(value: str) -> str | None:
     """What is wrong with a caller-chosen id (user, item, payment, key), or None when it is valid."""
+    if PLAIN_ID_PATTERN.fullmatch(value):
+        return None
+    return id_rules_problem(value)
+
+
+def id_rules_problem(value: str) -> str | None:
+    """id_problem's rules, one by one, without the fast path for plain ids."""
     if not value:
         return "is required"
     if len(value) > MAX_ID_LENGTH:
@@ -45,7 +55,7 @@ def id_problem(value: str) -> str | None:
 
 def has_control_characters(value: str, allowed: str = "") -> bool:
     """True when `value` holds a C0 or C1 control character other than those in `allowed`."""
-    return any((character < " " or "\x7f" <= character < "\xa0") and character not in allowed for character in value)
+    return any(found.group() not in allowed for found in CONTROL_CHARACTER.finditer(value))
 
 
 class FieldError(Protocol):

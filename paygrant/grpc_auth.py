@@ -1,4 +1,4 @@
-"""The server interceptor that lets a call in only with a credential whose role may call the method.
+"""The check that lets a call in only with a credential whose role may call the method.
 
 The roles each method allows are declared in the contract (the `allowed_roles` option of every
 RPC in protos/), so the table cannot drift from the .proto files. Methods without roles (health,
@@ -9,7 +9,7 @@ on loopback only (see grpc_server) and every local caller is let in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from paygrant.common.v1 import common_pb2
 from paygrant.credentials import Credentials, Role
 from paygrant.grpc_errors import abort
-from paygrant.grpc_interceptors import Context, checked
+from paygrant.grpc_guards import Check, Context
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +36,24 @@ def method_roles(services: Iterable[ServiceDescriptor]) -> dict[str, frozenset[R
     }
 
 
-class Authorization(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Checks every call of `services` against `credentials` before the servicer runs."""
+class Authorization:
+    """The check that lets a call of `services` in only with a credential whose role may call the method."""
 
     def __init__(self, services: Iterable[ServiceDescriptor], credentials: Credentials) -> None:
         self._allowed = method_roles(services)
         self._credentials = credentials
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        allowed = self._allowed.get(handler_call_details.method)
-        if handler is None or allowed is None or not self._credentials.configured:
-            return handler
-        method = handler_call_details.method.rpartition("/")[2]
+    def check_for(self, method: str) -> Check | None:
+        """The check for a method path (/package.Service/Method); None when every caller may call it."""
+        allowed = self._allowed.get(method)
+        if allowed is None or not self._credentials.configured:
+            return None
+        name = method.rpartition("/")[2]
 
         async def authorize(request: Any, context: Context) -> None:
-            await self._authorize(context, method, allowed)
+            await self._authorize(context, name, allowed)
 
-        return checked(handler, authorize)
+        return authorize
 
     async def _authorize(self, context: Context, method: str, allowed: frozenset[Role]) -> None:
         roles = self._roles(context)

@@ -1,8 +1,9 @@
 """A grpc.aio server with the standard health and reflection services, credentials and request decoding.
 
 Health answers SERVING only while the service's database answers, re-checked periodically.
-Every call of the service's own methods passes two interceptors: Authorization (the roles the
-contract declares) and RequestDecoding (bad bytes answer INVALID_ARGUMENT, never UNKNOWN).
+Every method of the service's own is guarded when registered (paygrant.grpc_guards): its requests
+are decoded by RequestDecoding (bad bytes answer INVALID_ARGUMENT, never UNKNOWN) and, when
+credentials are configured, each call is checked by Authorization (the roles the contract declares).
 The port is bound exclusively: grpc's default SO_REUSEPORT would let a second server on a taken
 port start silently and take part of the traffic. Only `share_port` (the workers of one
 `--workers N` group, which checked the port free first) binds with SO_REUSEPORT.
@@ -22,7 +23,8 @@ from grpc_reflection.v1alpha import reflection
 
 from paygrant.errors import CannotServe
 from paygrant.grpc_auth import Authorization
-from paygrant.request_decoding import RequestDecoding
+from paygrant.grpc_guards import Guard, GuardedRegistry, checked
+from paygrant.request_decoding import RequestDecoding, refuse_undecodable
 from paygrant.server_security import ServerSecurity
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class GrpcServer:
         host: str,
         port: int,
         services: Sequence[ServiceDescriptor],
-        register: Callable[[grpc.aio.Server], None],
+        register: Callable[[GuardedRegistry], None],
         is_ready: Callable[[], Awaitable[bool]],
         security: ServerSecurity | None = None,
         share_port: bool = False,
@@ -67,11 +69,8 @@ class GrpcServer:
         """
         security = self._security
         security.check_address(self._host)
-        server = grpc.aio.server(
-            interceptors=[Authorization(self._services, security.credentials), RequestDecoding(self._services)],
-            options=[("grpc.so_reuseport", 1 if self._share_port else 0)],
-        )
-        self._register(server)
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if self._share_port else 0)])
+        self._register(GuardedRegistry(server, self._guard(security)))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if security.reflection:
             health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -93,6 +92,16 @@ class GrpcServer:
         self._server = server
         self._watcher = asyncio.create_task(self._watch_readiness())
         return self.port
+
+    def _guard(self, security: ServerSecurity) -> Guard:
+        authorization = Authorization(self._services, security.credentials)
+        decoding = RequestDecoding(self._services)
+
+        def guard(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+            checks = [check for check in (authorization.check_for(method), refuse_undecodable) if check is not None]
+            return checked(handler, checks, request_deserializer=decoding.decoder_for(method))
+
+        return guard
 
     async def stop(self, grace: float = 5.0) -> None:
         """Reports NOT_SERVING, lets running calls finish for `grace` seconds, then stops."""

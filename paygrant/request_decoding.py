@@ -1,9 +1,9 @@
 """Decodes every request in paygrant's own layer, so bad bytes get INVALID_ARGUMENT naming the field.
 
 grpc decodes a request before the servicer runs, and a decode failure (invalid UTF-8 in a string
-field, truncated bytes) would answer UNKNOWN. The interceptor here swaps in a deserializer that
+field, truncated bytes) would answer UNKNOWN. Each method gets a deserializer here that
 never raises: it returns the message, or an `UndecodableRequest` naming the field at fault, which
-the wrapped handler answers with INVALID_ARGUMENT. It also applies the rules every field of every
+`refuse_undecodable` answers with INVALID_ARGUMENT. It also applies the rules every field of every
 method shares, on SQLite and PostgreSQL alike: no NUL characters in strings (PostgreSQL refuses
 them, SQLite stores them), and timestamps within what google.protobuf.Timestamp allows.
 
@@ -13,7 +13,7 @@ contract in which every string field is `bytes`; that only happens for a request
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescript
 from google.protobuf.message import DecodeError, Message
 
 from paygrant.grpc_errors import abort
-from paygrant.grpc_interceptors import Context, checked
+from paygrant.grpc_guards import Context
 
 # What google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
@@ -165,8 +165,8 @@ class RequestDecoder:
         return UndecodableRequest(path, "is not valid UTF-8")
 
 
-class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Decodes the requests of `services` itself; other services (health, reflection) pass through."""
+class RequestDecoding:
+    """A decoder per method of `services`, and the check that refuses what it could not decode."""
 
     def __init__(self, services: Iterable[ServiceDescriptor]) -> None:
         lenient = _LenientContract()
@@ -176,18 +176,12 @@ class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             for method in service.methods
         }
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        decoder = self._decoders.get(handler_call_details.method)
-        if handler is None or decoder is None:
-            return handler
-        return checked(handler, _refuse_undecodable, request_deserializer=decoder)
+    def decoder_for(self, method: str) -> RequestDecoder | None:
+        """The decoder of a method path (/package.Service/Method); None for other services' methods."""
+        return self._decoders.get(method)
 
 
-async def _refuse_undecodable(request: Any, context: Context) -> None:
+async def refuse_undecodable(request: Any, context: Context) -> None:
+    """Answers INVALID_ARGUMENT naming the field when the request could not be decoded."""
     if isinstance(request, UndecodableRequest):
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{request.field}: {request.problem}", request.field)

@@ -64,7 +64,11 @@ class RedisInvalidations(BackgroundService):
 
     async def _follow(self) -> None:
         redis = Redis.from_url(
-            self._redis_url, decode_responses=True, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0
+            self._redis_url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=2.0,
+            client_name=self._channel,  # names the connection in CLIENT LIST, for operators (and tests)
         )
         async with redis, redis.pubsub() as pubsub:
             await pubsub.subscribe(self._channel)

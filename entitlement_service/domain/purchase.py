@@ -7,6 +7,7 @@ import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from entitlement_service.domain.errors import InvalidTransition, PaymentOfAnotherUser
 
@@ -26,12 +27,19 @@ class PurchaseStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
-@dataclass(frozen=True, order=True)
-class ItemRef:
-    """A sellable, ownable thing: its kind and its id within that kind."""
+class ItemRef(NamedTuple):
+    """A sellable, ownable thing: its kind and its id within that kind.
+
+    A named tuple rather than a frozen dataclass: ownership checks make and hash millions of them,
+    and a tuple is made and hashed in C (several times faster).
+    """
 
     kind: str
     id: str
+
+    def __composite_values__(self) -> tuple[str, str]:
+        """Its columns, for the ORM's composite mapping."""
+        return self.kind, self.id
 
 
 def source_for_amount(amount: int) -> Source:

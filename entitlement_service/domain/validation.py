@@ -16,7 +16,7 @@ from entitlement_service.domain.purchase import ItemRef, PurchaseStatus, Source
 from entitlement_service.domain.purchase_stream import PurchaseKey, StreamQuery
 from entitlement_service.domain.stats import Granularity, StatsQuery
 from paygrant import contract_rules
-from paygrant.contract_rules import EventType
+from paygrant.contract_rules import KIND_PATTERN, PLAIN_ID_PATTERN, EventType
 
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"
@@ -50,6 +50,8 @@ def require_count(count: int, field: str, low: int, high: int) -> None:
 
 def parse_query(user_id: str, kind: str, item_id: str, prefix: str = "") -> OwnershipQuery:
     """One ownership question; `prefix` locates it inside a batch."""
+    if PLAIN_ID_PATTERN.fullmatch(user_id) and KIND_PATTERN.fullmatch(kind) and PLAIN_ID_PATTERN.fullmatch(item_id):
+        return OwnershipQuery(user_id, ItemRef(kind, item_id))  # the common case, valid at a glance
     return OwnershipQuery(require_id(user_id, f"{prefix}user_id"), require_item(kind, item_id, f"{prefix}item"))
 
 

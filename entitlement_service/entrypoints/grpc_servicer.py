@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
+from entitlement_service.domain.entitlement import OwnershipQuery
 from entitlement_service.domain.errors import (
     ConcurrentChange,
     IdempotencyKeyReused,
@@ -31,6 +31,7 @@ from entitlement_service.domain.validation import (
     require_kind,
 )
 from entitlement_service.entrypoints.analytics_messages import GRANULARITIES, batch_message, period_message, time_field
+from entitlement_service.entrypoints.ownership_messages import batch_response, check_response
 from entitlement_service.entrypoints.purchase_messages import SOURCES, purchase_message
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.grant_entitlement import grant_entitlement
@@ -73,8 +74,6 @@ PURCHASE_STATUSES: dict[int, PurchaseStatus | None] = {
     pb.PURCHASE_STATUS_REVOKED: PurchaseStatus.REVOKED,
 }
 NO_CACHE = NoOwnershipCache()
-# The two messages that carry an ownership answer.
-Answer = TypeVar("Answer", pb.CheckOwnershipResponse, pb.OwnershipResult)
 Meaning = TypeVar("Meaning")
 
 
@@ -118,7 +117,7 @@ class EntitlementServicer:
         """Does this user own this item now?"""
         query = parse_query(request.user_id, request.item.kind, request.item.id)
         [ownership] = await check_ownership([query], self._read, self._cache_for(request.consistency))
-        return _answer(pb.CheckOwnershipResponse, ownership)
+        return check_response(ownership)
 
     @translate_errors(ERRORS)
     async def BatchCheckOwnership(
@@ -128,14 +127,8 @@ class EntitlementServicer:
         cache = self._cache_for(request.consistency)
         parsed = parse_queries([(q.user_id, q.item.kind, q.item.id) for q in request.queries])
         valid = [query for query in parsed if isinstance(query, OwnershipQuery)]
-        answers = iter(await check_ownership(valid, self._read, cache))
-        results = [
-            _answer(pb.OwnershipResult, next(answers), query=asked)
-            if isinstance(query, OwnershipQuery)
-            else pb.OwnershipResult(query=asked, error=pb.QueryError(field=query.field, description=query.problem))
-            for asked, query in zip(request.queries, parsed, strict=True)
-        ]
-        return pb.BatchCheckOwnershipResponse(results=results)
+        answers = await check_ownership(valid, self._read, cache)
+        return batch_response(request.queries, parsed, iter(answers))
 
     @translate_errors(ERRORS)
     async def ListEntitlements(
@@ -242,12 +235,6 @@ class EntitlementServicer:
         )
         async for batch in stream_purchases(query, self._uow_factory):
             yield batch_message(batch)
-
-
-def _answer(message: type[Answer], ownership: Ownership, **fields: Any) -> Answer:
-    """A CheckOwnershipResponse or OwnershipResult: the owned / purchased_at / source fields both carry."""
-    source = SOURCES[ownership.source] if ownership.source is not None else pb.SOURCE_UNSPECIFIED
-    return message(owned=ownership.owned, purchased_at=to_timestamp(ownership.purchased_at), source=source, **fields)
 
 
 def _declared(meanings: Mapping[int, Meaning], number: int, field: str) -> Meaning:

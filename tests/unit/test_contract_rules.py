@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from entitlement_service.domain.errors import InvalidRequest as EntitlementInvalid
 from entitlement_service.domain.validation import require_item
-from paygrant.contract_rules import KIND_PATTERN, id_problem, kind_problem
+from paygrant.contract_rules import KIND_PATTERN, has_control_characters, id_problem, id_rules_problem, kind_problem
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import InvalidRequest as PaymentInvalid
 
@@ -47,3 +47,14 @@ def test_ids_are_nonempty_bounded_and_trimmed() -> None:
     assert id_problem("") == "is required"
     assert id_problem("x" * 129) == "is longer than 128 characters"
     assert id_problem(" x") == "must not start or end with whitespace"
+
+
+@given(st.one_of(st.text(max_size=140), st.from_regex(r"[A-Za-z0-9_.:@+=-]{0,130}", fullmatch=True)))
+def test_the_fast_path_for_plain_ids_agrees_with_the_rules(value: str) -> None:
+    assert id_problem(value) == id_rules_problem(value)
+
+
+@given(st.text(max_size=40), st.sampled_from(["", "\n", "\t\n"]))
+def test_control_characters_are_found_by_the_pattern_as_by_their_definition(value: str, allowed: str) -> None:
+    by_definition = any((c < " " or "\x7f" <= c < "\xa0") and c not in allowed for c in value)
+    assert has_control_characters(value, allowed) == by_definition
