@@ -89,7 +89,8 @@ async def main(seconds: int, batch: bool, use_redis: bool, flamegraph: Path | No
         load = asyncio.create_task(keep_busy(stub, batch, stop))
         with tempfile.TemporaryDirectory() as folder:
             raw = Path(folder) / "stacks.txt"
-            record = [py_spy, "record", "--pid", str(child.pid), "--duration", str(seconds), "--rate", "500"]
+            record = [py_spy, "record", "--full-filenames", "--pid", str(child.pid), "--rate", "500"]
+            record += ["--duration", str(seconds)]
             profiler = await asyncio.create_subprocess_exec(
                 *record, "--format", "raw", "--output", str(raw), stdout=asyncio.subprocess.DEVNULL
             )

@@ -89,6 +89,13 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def create_read_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
+    """The engine of Database.reads; SQLite shares `engine`'s connections (and their pragmas)."""
+    if is_sqlite(url):
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, hide_parameters=True)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values readable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
@@ -138,10 +145,17 @@ class Schema:
 
 @dataclass(frozen=True)
 class Database:
-    """An open, migrated database: its engine and the sessions units of work run in."""
+    """An open, migrated database: its engine, the sessions units of work run in, and `reads`.
+
+    `reads` is for single statements outside any unit of work, such as ownership checks: in
+    autocommit (no BEGIN and ROLLBACK round trips) and, on PostgreSQL, on connections of its own
+    that skip the pre-ping (one more round trip per checkout). A read that finds its connection
+    dead after a database restart fails with `connection_invalidated` set, and may be retried once.
+    """
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    reads: AsyncEngine
 
 
 @contextlib.asynccontextmanager
@@ -149,11 +163,13 @@ async def open_database(url: str, schema: Schema, *, migrate: bool = True) -> As
     """The one way to open a service's database: map the models, migrate, make sessions; disposed on exit."""
     schema.map_models()
     engine = create_engine(url)
+    reads = create_read_engine(url, engine)
     try:
         if migrate:
             await upgrade_to_head(engine, schema.migrations)
-        yield Database(engine, session_factory(engine))
+        yield Database(engine, session_factory(engine), reads)
     finally:
+        await reads.dispose()
         await engine.dispose()
 
 

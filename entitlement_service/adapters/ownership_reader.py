@@ -1,7 +1,7 @@
 """Ownership answers read straight from the entitlements table, outside any unit of work.
 
-A check needs one SELECT and nothing else, so it runs on a pooled connection in autocommit (no
-BEGIN and ROLLBACK round trips around it), and concurrent checks share one query
+A check needs one SELECT and nothing else, so it runs on Database.reads (autocommit, no pre-ping:
+no round trip but the query's own), and concurrent checks share one query
 (paygrant.coalescing). On PostgreSQL the keys travel as three arrays joined through `unnest`, so
 the statement text, and with it asyncpg's prepared statement, is the same for any number of keys.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Executable, Row, bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
 
@@ -54,11 +55,14 @@ def answers_from(queries: Iterable[OwnershipQuery], rows: Iterable[Row[Any]]) ->
 
 
 class SqlOwnershipReader:
-    """Reads ownership in autocommit, one query for every check waiting at once (up to 1,000 keys)."""
+    """Reads ownership on Database.reads, one query for every check waiting at once (up to 1,000 keys).
 
-    def __init__(self, engine: AsyncEngine, max_queries: int = 4) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._dialect = engine.dialect.name
+    A read that finds its connection dead (after a database restart) is retried once on a new one.
+    """
+
+    def __init__(self, reads: AsyncEngine, max_queries: int = 2) -> None:
+        self._engine = reads
+        self._dialect = reads.dialect.name
         self._coalescer = Coalescer(self._read, max_batch=1000, max_fetches=max_queries)
 
     async def __call__(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
@@ -66,6 +70,14 @@ class SqlOwnershipReader:
         return await self._coalescer.get(queries)
 
     async def _read(self, queries: list[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
+        try:
+            return await self._read_once(queries)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            return await self._read_once(queries)  # the connection had died; the pool made a new one
+
+    async def _read_once(self, queries: list[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         async with self._engine.connect() as connection:
             rows = await connection.execute(answers_statement(queries, self._dialect))
             return answers_from(queries, rows)

@@ -40,10 +40,14 @@ def statements(database: Database) -> list[str]:
     """Every SQL statement the engine sends, so a test can prove the database was not asked."""
     sent: list[str] = []
 
-    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
+    engines = [database.engine.sync_engine]
+    if database.reads.sync_engine.pool is not database.engine.sync_engine.pool:  # PostgreSQL: a pool of its own
+        engines.append(database.reads.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     return sent
 
 
@@ -67,7 +71,7 @@ class Service:
 
     def __init__(self, database: Database, cache: RedisOwnershipCache) -> None:
         self.database, self.cache = database, cache
-        self.read = SqlOwnershipReader(database.engine)
+        self.read = SqlOwnershipReader(database.reads)
 
     def uow_factory(self) -> UnitOfWork:
         return UnitOfWork(self.database.sessions)
