@@ -125,6 +125,7 @@ class Monkey:
                 Fault("SIGKILL relay", lambda: self._crash("relay")),
                 Fault("crash-restart PostgreSQL", self._restart_postgres),
                 Fault("flush Redis (service keys)", self._flush_redis),
+                Fault("cut the invalidation subscription", self._cut_invalidations),
                 Fault("callbacks: drop", lambda: self._callbacks("drop")),
                 Fault("callbacks: duplicate", lambda: self._callbacks("duplicate")),
                 Fault("callbacks: fail", lambda: self._callbacks("fail")),
@@ -178,6 +179,15 @@ class Monkey:
         if keys:
             await self._redis.delete(*keys)
         return f"{len(keys)} keys deleted"
+
+    async def _cut_invalidations(self) -> str:
+        # The entitlement service's pub/sub connection is named after its channel (redis_invalidations).
+        name = f"{self._stack.redis_prefix}:own-invalidations"
+        clients = await self._redis.client_list()
+        cut = [client["id"] for client in clients if client.get("name") == name]
+        for client_id in cut:
+            await self._redis.client_kill_filter(_id=client_id)
+        return f"{len(cut)} subscriber connection(s) closed"
 
     async def _callbacks(self, mode: str) -> str:
         await self._stack.sim.set_faults(callback=mode)
