@@ -48,13 +48,18 @@ async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def entitlement_process(
-    database_url: str, redis_url: str | None = None, security: ChannelSecurity | None = None, **settings: str
+    database_url: str,
+    redis_url: str | None = None,
+    security: ChannelSecurity | None = None,
+    redis_prefix: str | None = None,
+    **settings: str,
 ) -> AsyncIterator[str]:
     """`paygrant entitlement` as its own process, as deployed, on any free port; yields its gRPC target.
 
     `settings` are more PAYGRANT_* variables (credentials, TLS files); `security` is how to reach it then.
     """
-    async with entitlement_child(database_url, redis_url, security, settings=settings) as (target, _child):
+    child = entitlement_child(database_url, redis_url, security, settings=settings, redis_prefix=redis_prefix)
+    async with child as (target, _child):
         yield target
 
 
@@ -65,14 +70,19 @@ async def entitlement_child(
     security: ChannelSecurity | None = None,
     workers: int = 1,
     settings: Mapping[str, str] | None = None,
+    redis_prefix: str | None = None,
 ) -> AsyncIterator[tuple[str, Child]]:
-    """As entitlement_process, with `workers` server processes; yields the target and the (parent) process."""
+    """As entitlement_process, with `workers` server processes; yields the target and the (parent) process.
+
+    Each process gets a Redis key prefix of its own unless `redis_prefix` is given (processes that share
+    one act as replicas of one service).
+    """
     env = {
         **(settings or {}),
         **os.environ,
         "PAYGRANT_ENTITLEMENT_DATABASE_URL": database_url,
         "PAYGRANT_ENTITLEMENT_GRPC_PORT": "0",
-        "PAYGRANT_REDIS_KEY_PREFIX": f"paygrant-bench-{uuid.uuid4().hex[:8]}",
+        "PAYGRANT_REDIS_KEY_PREFIX": redis_prefix or f"paygrant-bench-{uuid.uuid4().hex[:8]}",
     }
     if redis_url:
         env["PAYGRANT_REDIS_URL"] = redis_url

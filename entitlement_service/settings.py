@@ -27,7 +27,7 @@ class EntitlementSettings(PaygrantSettings):
     entitlement_reflection: bool = True
     # Ownership cache; checks go to the database when unset.
     redis_url: str | None = None
-    redis_key_prefix: str = "paygrant"
+    redis_key_prefix: str = Field(default="paygrant", pattern=r"^[^\s]{1,64}$")  # also names a Redis connection
     ownership_cache_ttl_seconds: int = Field(default=300, gt=0)
     # With Redis, answers are also kept in each process's memory, kept right by pub/sub invalidations;
     # 0 users turns that off. The TTL bounds what a lost invalidation could cost.

@@ -43,7 +43,10 @@ class Coalescer(Generic[Key, Value]):
                 future = self._waiting[key] = loop.create_future()
             futures[key] = future
         self._start_fetches()
-        return {key: await future for key, future in futures.items()}
+        # Shielded: callers share futures, and one caller cancelled (a deadline) must not cancel the rest.
+        # Gathered: every future's outcome is retrieved, so a failed fetch leaves no unread exception.
+        values = await asyncio.gather(*(asyncio.shield(future) for future in futures.values()))
+        return dict(zip(futures, values, strict=True))
 
     def _start_fetches(self) -> None:
         # One fetch at a time is scheduled; it takes its batch when it starts running, so every

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from pydantic import ValidationError
+
 from entitlement_service.settings import EntitlementSettings
 from paygrant.codegen import ROOT
 from paygrant.qpay_sim.settings import SimulatorSettings
@@ -50,3 +53,10 @@ def test_compose_configures_credentials_wherever_a_service_listens_beyond_loopba
     assert "PAYGRANT_PAYMENT_CREDENTIALS: ${" in COMPOSE
     assert "PAYGRANT_ENTITLEMENT_TOKEN: ${" in COMPOSE
     assert '"127.0.0.1:8090:8090"' in COMPOSE, "the simulator's control endpoints stay on the host"
+
+
+def test_a_redis_key_prefix_with_whitespace_is_refused_at_start() -> None:
+    # The prefix also names the invalidation subscriber's Redis connection, and Redis refuses names with spaces.
+    with pytest.raises(ValidationError, match="redis_key_prefix"):
+        EntitlementSettings(redis_key_prefix="pay grant")
+    assert EntitlementSettings(redis_key_prefix="paygrant-eu").redis_key_prefix == "paygrant-eu"
