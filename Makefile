@@ -38,6 +38,7 @@ proto: install
 bench: install
 	$(BIN)/python -m bench.relay_throughput
 	$(BIN)/python -m bench.ownership_check
+	$(BIN)/python -m bench.replica_staleness
 	$(BIN)/python -m bench.guarded_calls
 	$(BIN)/python -m bench.purchase_stats
 

@@ -43,9 +43,9 @@ class Coalescer(Generic[Key, Value]):
                 future = self._waiting[key] = loop.create_future()
             futures[key] = future
         self._start_fetches()
-        # Shielded: callers share futures, and one caller cancelled (a deadline) must not cancel the rest.
         # Gathered: every future's outcome is retrieved, so a failed fetch leaves no unread exception.
-        values = await asyncio.gather(*(asyncio.shield(future) for future in futures.values()))
+        # Shielded: callers share futures, and one caller cancelled (a deadline) must not cancel the rest.
+        values = await asyncio.shield(asyncio.gather(*futures.values()))
         return dict(zip(futures, values, strict=True))
 
     def _start_fetches(self) -> None:

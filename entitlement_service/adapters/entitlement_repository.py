@@ -47,7 +47,7 @@ class SqlEntitlementRepository:
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, in one round trip."""
-        rows = await self._session.execute(answers_statement(queries, self._session.get_bind().dialect.name))
+        rows = await self._session.execute(*answers_statement(queries, self._session.get_bind().dialect.name))
         return answers_from(queries, rows)
 
     async def of_user(self, user_id: str, kind: str | None = None) -> list[Entitlement]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Row, bindparam, select, text, tuple_
+from sqlalchemy import Executable, bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,21 +35,27 @@ _UNNEST = text(
 POSTGRES_ANSWERS = _UNNEST.columns(*ANSWER_COLUMNS)
 
 
-def answers_statement(queries: Sequence[OwnershipQuery], dialect: str) -> Executable:
-    """One SELECT of the entitlements that answer `queries` (a row per owned item)."""
+SQL_ANSWERS = select(*ANSWER_COLUMNS).where(
+    tuple_(_c.user_id, _c.item_kind, _c.item_id).in_(bindparam("keys", expanding=True))
+)
+
+
+def answers_statement(queries: Sequence[OwnershipQuery], dialect: str) -> tuple[Executable, dict[str, Any]]:
+    """One SELECT of the entitlements that answer `queries` (a row per owned item), and its parameters.
+
+    The statements are built once, so SQLAlchemy's compiled cache finds them without computing a key.
+    """
     if dialect == "postgresql":
-        return POSTGRES_ANSWERS.params(
-            users=[q.user_id for q in queries], kinds=[q.item.kind for q in queries], ids=[q.item.id for q in queries]
-        )
-    keys = {(q.user_id, q.item.kind, q.item.id) for q in queries}
-    return select(*ANSWER_COLUMNS).where(tuple_(_c.user_id, _c.item_kind, _c.item_id).in_(keys))
+        users, kinds, ids = [q.user_id for q in queries], [q.item.kind for q in queries], [q.item.id for q in queries]
+        return POSTGRES_ANSWERS, {"users": users, "kinds": kinds, "ids": ids}
+    return SQL_ANSWERS, {"keys": list({(q.user_id, q.item.kind, q.item.id) for q in queries})}
 
 
-def answers_from(queries: Iterable[OwnershipQuery], rows: Iterable[Row[Any]]) -> dict[OwnershipQuery, Ownership]:
+def answers_from(queries: Iterable[OwnershipQuery], rows: Iterable[Sequence[Any]]) -> dict[OwnershipQuery, Ownership]:
     """The answer to each query, from the rows `answers_statement` selected."""
     found = {
-        OwnershipQuery(row.user_id, ItemRef(row.item_kind, row.item_id)): Ownership(row.purchased_at, row.source)
-        for row in rows
+        OwnershipQuery(user_id, ItemRef(kind, item_id)): Ownership(purchased_at, source)
+        for user_id, kind, item_id, purchased_at, source in rows
     }
     return {q: found.get(q, NOT_OWNED) for q in queries}
 
@@ -79,5 +85,5 @@ class SqlOwnershipReader:
 
     async def _read_once(self, queries: list[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         async with self._engine.connect() as connection:
-            rows = await connection.execute(answers_statement(queries, self._dialect))
+            rows = await connection.execute(*answers_statement(queries, self._dialect))
             return answers_from(queries, rows)
