@@ -18,6 +18,10 @@ from entitlement_service.domain.stats import Granularity, StatsQuery
 from paygrant import contract_rules
 from paygrant.contract_rules import KIND_PATTERN, PLAIN_ID_PATTERN, EventType
 
+# Newline-joined lists of plain ids, and of kinds: a batch checked in one match per field.
+_PLAIN_IDS = re.compile(rf"(?:{PLAIN_ID_PATTERN.pattern}\n)*{PLAIN_ID_PATTERN.pattern}")
+_KINDS = re.compile(rf"(?:{KIND_PATTERN.pattern}\n)*{KIND_PATTERN.pattern}")
+
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"
 MAX_ITEMS = 100
@@ -63,6 +67,8 @@ def parse_queries(raw: Sequence[tuple[str, str, str]]) -> list[OwnershipQuery | 
     so the others are still answered.
     """
     require_count(len(raw), "queries", 1, MAX_QUERIES)
+    if _all_plain(raw):  # the common case, valid at a glance: three matches for the whole batch
+        return [OwnershipQuery(user_id, ItemRef(kind, item_id)) for user_id, kind, item_id in raw]
     parsed: list[OwnershipQuery | InvalidRequest] = []
     for query in raw:
         try:
@@ -70,6 +76,16 @@ def parse_queries(raw: Sequence[tuple[str, str, str]]) -> list[OwnershipQuery | 
         except InvalidRequest as invalid:
             parsed.append(invalid)
     return parsed
+
+
+def _all_plain(raw: Sequence[tuple[str, str, str]]) -> bool:
+    """True when every user id and item id is a plain id and every kind a valid kind (none holds a newline)."""
+    users, kinds, ids = zip(*raw, strict=True)
+    return bool(
+        _PLAIN_IDS.fullmatch("\n".join(users))
+        and _KINDS.fullmatch("\n".join(kinds))
+        and _PLAIN_IDS.fullmatch("\n".join(ids))
+    )
 
 
 def parse_payment_event(

@@ -3,7 +3,7 @@
 A check answered from memory spends most of its own time turning the answer into protobuf, and
 the same few answers are sent over and over. So each distinct answer is converted once: a
 CheckOwnershipResponse is the template itself (messages sent are never changed afterwards), and
-a batch result is a copy of the template with the question filled in (one C-level copy).
+a batch result is its template's bytes merged in, with the question copied in (two C-level calls).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def check_response(ownership: Ownership) -> pb.CheckOwnershipResponse:
 
 
 @functools.lru_cache(maxsize=MEMOIZED_ANSWERS)
-def _result_template(ownership: Ownership) -> pb.OwnershipResult:
-    return pb.OwnershipResult(**_answer_fields(ownership))
+def _result_template(ownership: Ownership) -> bytes:
+    template: bytes = pb.OwnershipResult(**_answer_fields(ownership)).SerializeToString()
+    return template
 
 
 def _answer_fields(ownership: Ownership) -> dict[str, Any]:
@@ -50,6 +51,6 @@ def batch_response(
         if isinstance(query, InvalidRequest):
             result.error.field, result.error.description = query.field, query.problem
         else:
-            result.CopyFrom(_result_template(next(answers)))
+            result.MergeFromString(_result_template(next(answers)))
         result.query.CopyFrom(question)
     return response

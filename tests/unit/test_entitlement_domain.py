@@ -14,7 +14,7 @@ from entitlement_service.domain.entitlement import NOT_OWNED, OwnershipQuery, de
 from entitlement_service.domain.errors import InvalidRequest, InvalidTransition, PaymentOfAnotherUser
 from entitlement_service.domain.events import PaidItem
 from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus, Source, ensure_bought_by
-from entitlement_service.domain.validation import parse_payment_event, parse_queries, require_kind
+from entitlement_service.domain.validation import parse_payment_event, parse_queries, parse_query, require_kind
 from paygrant.contract_rules import KIND_PATTERN, EventType
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -179,3 +179,20 @@ def test_a_kind_is_accepted_exactly_when_it_matches_the_pattern(kind: str) -> No
         assert not matches and refused.field == "kind"
     else:
         assert matches
+
+
+_ID_PARTS = st.one_of(st.from_regex(r"[A-Za-z0-9_.:@+=-]{1,6}", fullmatch=True), st.text(max_size=6))
+_KINDS = st.one_of(st.sampled_from(["course", "test", "e-book_2"]), st.text(max_size=6))
+
+
+@given(st.lists(st.tuples(_ID_PARTS, _KINDS, _ID_PARTS), min_size=1, max_size=20))
+def test_a_batch_is_judged_as_its_queries_are_one_by_one(queries: list[tuple[str, str, str]]) -> None:
+    # parse_queries takes a shortcut when the whole batch is plain; it must answer exactly as the rules do.
+    expected: list[object] = []
+    for user_id, kind, item_id in queries:
+        try:
+            expected.append(parse_query(user_id, kind, item_id))
+        except InvalidRequest as invalid:
+            expected.append((invalid.field, invalid.problem))
+    parsed = parse_queries(queries)
+    assert [q if isinstance(q, OwnershipQuery) else (q.field, q.problem) for q in parsed] == expected
