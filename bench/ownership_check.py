@@ -81,7 +81,7 @@ async def bare_process() -> AsyncIterator[str]:
         await process.wait()
 
 
-CHANNELS = 4  # connections per server, so the kernel can spread them over the workers of a group
+CHANNELS = 8  # connections per server, so the kernel can spread them over the workers of a group
 
 
 SERVICE = "/paygrant.entitlement.v1.EntitlementService"
