@@ -546,6 +546,9 @@ async def service_address(new_database: NewDatabase, redis_url: str, redis_prefi
     )
     await app.start()
     try:
+        assert app.invalidations is not None
+        async with asyncio.timeout(10):  # the machine runs with answers kept in memory, not only in Redis
+            await app.invalidations.subscribed.wait()
         yield f"127.0.0.1:{app.grpc_port}"
     finally:
         await app.stop()
