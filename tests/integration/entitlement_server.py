@@ -14,11 +14,12 @@ from grpc_status import rpc_status
 from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
+from tests.waiting import wait_for_event
 
 
 @contextlib.asynccontextmanager
 async def serving(database_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Any]:
-    """A stub of a running EntitlementApp over the database and Redis given."""
+    """A stub of a running EntitlementApp over the database and Redis given, once it keeps answers in memory."""
     settings = EntitlementSettings(
         entitlement_database_url=database_url,
         entitlement_grpc_port=0,
@@ -28,6 +29,8 @@ async def serving(database_url: str, redis_url: str, redis_prefix: str) -> Async
     app = EntitlementApp(settings)
     await app.start()
     try:
+        assert app.invalidations is not None
+        await wait_for_event(app.invalidations.subscribed, what="the app's invalidation subscription")  # memory live
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
             yield EntitlementServiceStub(channel)
     finally:

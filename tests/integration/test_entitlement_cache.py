@@ -52,16 +52,6 @@ def statements(database: Database) -> list[str]:
 
 
 @pytest.fixture
-async def redis(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    keys = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-@pytest.fixture
 def cache(redis: Redis, redis_prefix: str) -> RedisOwnershipCache:
     return RedisOwnershipCache(redis, redis_prefix, ttl_seconds=300)
 

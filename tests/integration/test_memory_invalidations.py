@@ -13,9 +13,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
-import grpc
 import pytest
 from redis.asyncio import Redis
 
@@ -24,20 +22,18 @@ from entitlement_service.adapters.orm import SCHEMA
 from entitlement_service.adapters.ownership_reader import SqlOwnershipReader
 from entitlement_service.adapters.redis_invalidations import RedisInvalidations
 from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
-from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.validation import parse_query
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership
 from entitlement_service.service_layer.ownership_cache import CacheLookup
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
-from entitlement_service.settings import EntitlementSettings
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
-from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
 from tests.conftest import POSTGRES_ONLY, NewDatabase
+from tests.integration.entitlement_server import serving
 from tests.unit.entitlement_events import payment_event
 from tests.waiting import eventually, wait_for_event
 
@@ -133,17 +129,6 @@ async def replica(database: Database, redis_url: str, redis_prefix: str) -> Asyn
     finally:
         await started.invalidations.stop()
         await started.redis.aclose()
-
-
-@pytest.fixture
-async def redis(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    """A client of the test's own, for what an operator would do; removes the test's keys afterwards."""
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    keys = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 @pytest.fixture
@@ -258,34 +243,14 @@ async def test_a_killed_subscription_turns_memory_dark_until_it_is_subscribed_ag
     assert not await b.owns_from_memory(ALGEBRA)  # ... and is used again
 
 
-@contextlib.asynccontextmanager
-async def entitlement_app(database_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Any]:
-    """A running EntitlementApp whose memory is live; yields a stub over a real channel."""
-    settings = EntitlementSettings(
-        entitlement_database_url=database_url,
-        entitlement_grpc_port=0,
-        redis_url=redis_url,
-        redis_key_prefix=redis_prefix,
-    )
-    app = EntitlementApp(settings)
-    await app.start()
-    try:
-        assert app.invalidations is not None
-        await wait_for_event(app.invalidations.subscribed, what="the app's invalidation subscription")
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
-            yield EntitlementServiceStub(channel)
-    finally:
-        await app.stop()
-
-
 async def test_two_servers_a_revoke_through_one_is_answered_there_at_once_and_on_the_other_soon(
     database_url: str, redis: Redis, redis_url: str, redis_prefix: str
 ) -> None:
     item = ItemRef(kind="course", id="algebra-1")
     check = pb.CheckOwnershipRequest(user_id="u1", item=item)
     async with (
-        entitlement_app(database_url, redis_url, redis_prefix) as a,
-        entitlement_app(database_url, redis_url, redis_prefix) as b,
+        serving(database_url, redis_url, redis_prefix) as a,
+        serving(database_url, redis_url, redis_prefix) as b,
     ):
         operator = {"reason": "support ticket 1", "actor": "tests"}
         await a.GrantEntitlement(pb.GrantEntitlementRequest(user_id="u1", item=item, idempotency_key="g-1", **operator))
