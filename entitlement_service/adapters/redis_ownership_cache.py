@@ -44,6 +44,7 @@ class RedisOwnershipCache:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_seconds
+        self._failing = False  # an outage is logged once, when it starts, not once per check
 
     async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
         """Cached answers to the queries, in two round trips whatever the number of users."""
@@ -59,8 +60,11 @@ class RedisOwnershipCache:
                     pipe.hmget(self._answers_key(user, generations[user]), [_field(item) for item in items])
                 replies = await pipe.execute()
         except RedisError as error:
-            log.warning("ownership cache unreadable, answering from the database: %s", error)
+            self._report_failure("unreadable, answering from the database", error)
             return CacheLookup(known={}, generations={})
+        if self._failing:
+            self._failing = False
+            log.info("ownership cache readable again")
         known = {
             OwnershipQuery(user, item): _decode(value)
             for (user, items), values in zip(asked.items(), replies, strict=True)
@@ -98,7 +102,7 @@ class RedisOwnershipCache:
                     pipe.expire(key, self._ttl)
                 await pipe.execute()
         except RedisError as error:
-            log.warning("ownership cache unwritable, answers not cached: %s", error)
+            self._report_failure("unwritable, answers not cached", error)
 
     async def invalidate_user(self, user_id: str) -> None:
         """Makes every cached answer about the user unreachable, and tells every replica to forget its own.
@@ -112,6 +116,11 @@ class RedisOwnershipCache:
                 await pipe.execute()
         except RedisError as error:
             raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {user_id}") from error
+
+    def _report_failure(self, what: str, error: RedisError) -> None:
+        if not self._failing:
+            log.warning("ownership cache %s: %s", what, error)
+        self._failing = True
 
     @property
     def invalidation_channel(self) -> str:
