@@ -25,6 +25,8 @@ from payment_service.domain.outbox import RetryPolicy
 from payment_service.entrypoints.callback_http import create_callback_app
 from payment_service.entrypoints.grpc_servicer import PaymentServicer
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts
+from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
+from payment_service.service_layer.outbox_retention import OutboxRetention
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_sweep import PaymentSweep, SweepWindow
 from payment_service.service_layer.relay import OutboxRelay
@@ -71,8 +73,19 @@ class PaymentApp(ServiceApp):
 
         if self._run_relay:
             policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)
-            self.relay = OutboxRelay(uow_factory, entitlements.apply, policy, s.relay_poll_seconds)
+            self.relay = OutboxRelay(
+                uow_factory,
+                entitlements.apply_events,
+                policy,
+                s.relay_poll_seconds,
+                batch_size=s.relay_batch_size,
+                lease=dt.timedelta(seconds=s.relay_lease_seconds),
+            )
             await self._component(self.relay)
+            retention = dt.timedelta(seconds=s.outbox_retention_seconds)
+            await self._component(
+                OutboxRetention(uow_factory, retention, s.outbox_prune_batch_size, s.outbox_prune_interval_seconds)
+            )
             if not is_sqlite(s.payment_database_url):
                 await self._component(OutboxNotifications(s.payment_database_url, self.relay.wake))
         if security is not None:
@@ -102,12 +115,13 @@ class PaymentApp(ServiceApp):
             entitlements,
             CheckoutConfig(callback_base_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
         )
+        cancellation = CheckoutCancellation(uow_factory, provider, confirmation)
         grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
             services=[SERVICE],
             register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-                PaymentServicer(uow_factory, checkouts, confirmation), server
+                PaymentServicer(uow_factory, checkouts, confirmation, cancellation), server
             ),
             is_ready=lambda: ping(database.engine),
             security=security,

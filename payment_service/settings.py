@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from paygrant.server_security import ServerSecurity
 from paygrant.settings import EntitlementClientSettings
@@ -51,6 +52,24 @@ class PaymentSettings(EntitlementClientSettings):
     relay_backoff_base_seconds: float = Field(default=0.5, gt=0)
     relay_backoff_max_seconds: float = Field(default=300.0, gt=0)
     relay_call_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Rows a relay claims and delivers in one ApplyPaymentEvents call.
+    relay_batch_size: int = Field(default=100, ge=1, le=1000)
+    # How long a relay holds the rows it claimed: longer than a call may take, short enough that a
+    # dead relay's rows are soon taken up by another.
+    relay_lease_seconds: float = Field(default=30.0, gt=0)
+    # Sent outbox rows are deleted this long after they were sent, in batches, every interval.
+    outbox_retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    outbox_prune_batch_size: int = Field(default=500, ge=1)
+    outbox_prune_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_call(self) -> Self:
+        if self.relay_lease_seconds <= self.relay_call_timeout_seconds:
+            raise ValueError(
+                "relay_lease_seconds must be longer than relay_call_timeout_seconds: a relay still waiting"
+                " for an answer would lose its rows to another"
+            )
+        return self
 
     def server_security(self) -> ServerSecurity:
         """Credentials, TLS and reflection of the gRPC server; raises CannotServe when misconfigured.

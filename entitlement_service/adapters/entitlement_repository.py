@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import CursorResult, Row, delete, insert, select, update
+from sqlalchemy import Row, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlement_service.adapters.orm import entitlements, metadata
+from entitlement_service.adapters.bulk import chunks, insert_on_conflict
+from entitlement_service.adapters.orm import entitlements
 from entitlement_service.adapters.ownership_reader import answers_from, answers_statement
 from entitlement_service.domain.entitlement import Entitlement, Ownership, OwnershipQuery
-from entitlement_service.domain.errors import ConcurrentChange
+from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef
-from paygrant.db import unique_violations
 
 _c = entitlements.c
+# What a newer derivation replaces in a stored entitlement (the key stays).
+_REPLACED = ("purchase_id", "purchased_at", "source", "payment_id")
 
 
 class SqlEntitlementRepository:
@@ -26,24 +28,34 @@ class SqlEntitlementRepository:
 
     async def put(self, user_id: str, item: ItemRef, entitlement: Entitlement | None) -> None:
         """Stores the user's entitlement to the item; None removes it."""
-        key = (_c.user_id == user_id) & (_c.item_kind == item.kind) & (_c.item_id == item.id)
-        if entitlement is None:
-            await self._session.execute(delete(entitlements).where(key))
-            return
-        values = {
-            "purchase_id": entitlement.purchase_id,
-            "purchased_at": entitlement.purchased_at,
-            "source": entitlement.source,
-            "payment_id": entitlement.payment_id,
-        }
-        updated = cast("CursorResult[Any]", await self._session.execute(update(entitlements).where(key).values(values)))
-        if updated.rowcount:
-            return
-        granted_first = {"pk_entitlements": lambda: ConcurrentChange(f"ownership of {item} changed concurrently")}
-        with unique_violations(metadata, granted_first):
-            await self._session.execute(
-                insert(entitlements).values(user_id=user_id, item_kind=item.kind, item_id=item.id, **values)
+        await self.put_many({(user_id, item): entitlement})
+
+    async def put_many(self, derived: Mapping[Holding, Entitlement | None]) -> None:
+        """Stores each (user, item)'s entitlement, a statement for those kept and one for those removed (None)."""
+        kept = [
+            {
+                "user_id": e.user_id,
+                "item_kind": e.item.kind,
+                "item_id": e.item.id,
+                "purchase_id": e.purchase_id,
+                "purchased_at": e.purchased_at,
+                "source": e.source,
+                "payment_id": e.payment_id,
+            }
+            for e in derived.values()
+            if e is not None
+        ]
+        if kept:
+            statement = insert_on_conflict(self._session, entitlements)
+            replaced = {name: statement.excluded[name] for name in _REPLACED}
+            upsert = statement.on_conflict_do_update(
+                index_elements=[_c.user_id, _c.item_kind, _c.item_id], set_=replaced
             )
+            await self._session.execute(upsert, kept)
+        removed = [(user_id, item.kind, item.id) for (user_id, item), e in derived.items() if e is None]
+        for keys in chunks(removed):
+            key = tuple_(_c.user_id, _c.item_kind, _c.item_id)
+            await self._session.execute(delete(entitlements).where(key.in_(keys)))
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, in one round trip."""

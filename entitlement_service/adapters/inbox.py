@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlement_service.adapters.orm import inbox, metadata
-from entitlement_service.domain.errors import DuplicateEvent
+from entitlement_service.adapters.bulk import chunks, insert_on_conflict, one_of
+from entitlement_service.adapters.orm import inbox
 from entitlement_service.domain.events import PaymentEvent
-from paygrant.db import unique_violations
 
 
 class SqlInbox:
@@ -19,19 +19,29 @@ class SqlInbox:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record_event(self, event: PaymentEvent, received_at: dt.datetime) -> None:
-        """Puts the event id in the inbox; DuplicateEvent when it is there (also when put by a racing apply).
+    async def record_new(self, events: Sequence[PaymentEvent], received_at: dt.datetime) -> set[str]:
+        """Puts the events' ids in the inbox; returns the ids that were not there (events new to it).
 
-        Only a violation of the inbox's primary key means "applied before": any other failure of
-        the insert is an error to see, never a success that would let the sender drop the event.
+        INSERT … ON CONFLICT (event_id) DO NOTHING: an id a concurrent transaction is recording waits for
+        that transaction, and counts as new only if it rolls back. Only a conflict on the event id means
+        "applied before": any other failure of the insert is an error to see, never a success that would
+        let the sender drop the event. Ids go in sorted order, so two batches holding some of the same
+        ids wait for each other in one direction only (no deadlock).
         """
-        applied_before = {"pk_inbox": lambda: DuplicateEvent(f"event {event.event_id} was applied before")}
-        with unique_violations(metadata, applied_before):
-            await self._session.execute(
-                insert(inbox).values(
-                    event_id=event.event_id,
-                    event_type=event.type.value,
-                    payment_id=event.payment_id,
-                    received_at=received_at,
-                )
-            )
+        first_copies = {event.event_id: event for event in reversed(events)}
+        rows = [
+            {
+                "event_id": event_id,
+                "event_type": first_copies[event_id].type.value,
+                "payment_id": first_copies[event_id].payment_id,
+                "received_at": received_at,
+            }
+            for event_id in sorted(first_copies)
+        ]
+        statement = insert_on_conflict(self._session, inbox).on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+        return set(await self._session.scalars(statement.returning(inbox.c.event_id), rows))
+
+    async def withdraw(self, event_ids: Collection[str]) -> None:
+        """Takes ids recorded in this transaction out again: their events were refused, not applied."""
+        for chunk in chunks(event_ids):
+            await self._session.execute(delete(inbox).where(one_of(self._session, inbox.c.event_id, list(chunk))))

@@ -71,10 +71,15 @@ class MemoryOwnershipCache:
 
     async def invalidate_user(self, user_id: str) -> None:
         """Invalidates the shared cache (which tells every replica), then forgets here, even if that failed."""
+        await self.invalidate_users([user_id])
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """invalidate_user for every user given, the shared cache asked once."""
         try:
-            await self._shared.invalidate_user(user_id)
+            await self._shared.invalidate_users(user_ids)
         finally:
-            self.forget_user(user_id)
+            for user_id in user_ids:
+                self.forget_user(user_id)
 
     def forget_user(self, user_id: str) -> None:
         """Drops the user's answers, and refuses to store any read before now."""

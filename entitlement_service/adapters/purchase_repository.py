@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import BigInteger
 
+from entitlement_service.adapters.bulk import chunks, one_of
 from entitlement_service.adapters.orm import metadata, purchases, refund_marks
 from entitlement_service.domain.errors import ConcurrentChange
 from entitlement_service.domain.history import HistoryQuery
+from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef, Purchase, PurchaseStatus
 from paygrant.db import unique_violations
+
+# One statement takes every lock, in the order of the array (sorted keys: no two batches deadlock).
+_LOCK_EACH = text("SELECT pg_advisory_xact_lock(key) FROM unnest(:keys) AS key").bindparams(
+    bindparam("keys", type_=ARRAY(BigInteger))
+)
 
 
 class SqlPurchaseRepository:
@@ -23,13 +33,24 @@ class SqlPurchaseRepository:
 
     async def lock_buyer(self, user_id: str) -> None:
         """Serialises ownership changes of one user until commit, so re-derivations never interleave."""
-        # SQLite admits one writer at a time anyway; PostgreSQL needs the lock.
-        if self._session.get_bind().dialect.name == "postgresql":
-            await self._session.execute(select(func.pg_advisory_xact_lock(_lock_key(user_id))))
+        await self.lock_buyers([user_id])
 
-    async def purchases_of_payment(self, payment_id: str) -> list[Purchase]:
-        """Every purchase a payment made, active or revoked."""
-        return list(await self._session.scalars(select(Purchase).where(purchases.c.payment_id == payment_id)))
+    async def lock_buyers(self, user_ids: Iterable[str]) -> None:
+        """lock_buyer for many users at once, taken in one order by every transaction (no deadlock)."""
+        # SQLite admits one writer at a time anyway; PostgreSQL needs the locks.
+        if self._session.get_bind().dialect.name == "postgresql":
+            keys = sorted({_lock_key(user_id) for user_id in user_ids})
+            if keys:
+                await self._session.execute(_LOCK_EACH, {"keys": keys})
+
+    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
+        """Every purchase each payment made, active or revoked (an empty list for a payment with none)."""
+        found: dict[str, list[Purchase]] = {payment_id: [] for payment_id in payment_ids}
+        for chunk in chunks(payment_ids):
+            query = select(Purchase).where(one_of(self._session, purchases.c.payment_id, chunk))
+            for purchase in await self._session.scalars(query):
+                found[str(purchase.payment_id)].append(purchase)
+        return found
 
     async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
         """The purchases that give the user the item now."""
@@ -41,16 +62,38 @@ class SqlPurchaseRepository:
         )
         return list(await self._session.scalars(query))
 
+    async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
+        """The purchases that give each user the item now (an empty list where none does).
+
+        Asked as "any of these users, kinds and ids" (three lists, not a list of triples, so PostgreSQL
+        takes three array parameters): the answer may hold other combinations, which are left out here.
+        """
+        c = purchases.c
+        found: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
+        for chunk in chunks(holdings):
+            query = select(Purchase).where(
+                one_of(self._session, c.user_id, sorted({user_id for user_id, _ in chunk})),
+                one_of(self._session, c.item_kind, sorted({item.kind for _, item in chunk})),
+                one_of(self._session, c.item_id, sorted({item.id for _, item in chunk})),
+                c.status == PurchaseStatus.ACTIVE,
+            )
+            for purchase in await self._session.scalars(query):
+                if (holding := (purchase.user_id, purchase.item)) in found:
+                    found[holding].append(purchase)
+        return found
+
     async def add_purchases(self, new: list[Purchase]) -> None:
-        """Records new purchases; ConcurrentChange when one of the payment's items was recorded first."""
-        self._session.add_all(new)
+        """Records new purchases, in one statement; ConcurrentChange when one of the payment's items was recorded
+        first. (An INSERT of rows, not the ORM's unit of work: a batch of events records hundreds at once.)"""
+        if not new:
+            return
         recorded_first = {
             "uq_purchases_payment_id_item_kind_item_id": lambda: ConcurrentChange(
                 "a purchase of this payment was recorded concurrently"
             )
         }
         with unique_violations(metadata, recorded_first):
-            await self._session.flush()
+            await self._session.execute(insert(purchases), [_row(purchase) for purchase in new])
 
     async def save_revocations(self, revoked: list[Purchase]) -> None:
         """Writes the revoked status and time of purchases read in this transaction."""
@@ -82,22 +125,37 @@ class SqlPurchaseRepository:
         statement = statement.order_by(c.purchased_at.desc(), c.id.desc()).limit(query.page_size + 1)
         return list(await self._session.scalars(statement))
 
-    async def is_refund_marked(self, payment_id: str) -> bool:
-        """True when a refund of the payment arrived before any completion of it."""
-        marked = await self._session.scalar(
-            select(refund_marks.c.payment_id).where(refund_marks.c.payment_id == payment_id)
-        )
-        return marked is not None
+    async def refund_marked(self, payment_ids: Collection[str]) -> set[str]:
+        """The payments among these whose refund arrived before any completion of them."""
+        marked: set[str] = set()
+        for chunk in chunks(payment_ids):
+            query = select(refund_marks.c.payment_id).where(one_of(self._session, refund_marks.c.payment_id, chunk))
+            marked.update(await self._session.scalars(query))
+        return marked
 
-    async def mark_refund(self, payment_id: str, event_id: str, at: dt.datetime) -> None:
-        """Remembers an early refund; ConcurrentChange when another apply marked it first."""
+    async def mark_refunds(self, marks: Mapping[str, str], at: dt.datetime) -> None:
+        """Remembers early refunds (payment id -> refund event id); ConcurrentChange when another apply marked
+        one first."""
+        if not marks:
+            return
         marked_first = {"pk_refund_marks": lambda: ConcurrentChange("the payment was marked refunded concurrently")}
+        rows = [
+            {"payment_id": payment_id, "event_id": event_id, "marked_at": at} for payment_id, event_id in marks.items()
+        ]
         with unique_violations(metadata, marked_first):
-            await self._session.execute(
-                insert(refund_marks).values(payment_id=payment_id, event_id=event_id, marked_at=at)
-            )
+            await self._session.execute(insert(refund_marks), rows)
 
 
 def _lock_key(user_id: str) -> int:
     # pg_advisory_xact_lock takes a signed 64-bit key; a stable hash of the user id fits.
     return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _row(purchase: Purchase) -> dict[str, object]:
+    """The purchases row of a purchase: its fields, the item in its two columns."""
+    row = {column: getattr(purchase, column) for column in _PLAIN_COLUMNS}
+    row["item_kind"], row["item_id"] = purchase.item
+    return row
+
+
+_PLAIN_COLUMNS = [column.name for column in purchases.columns if column.name not in ("item_kind", "item_id")]

@@ -109,13 +109,21 @@ class RedisOwnershipCache:
 
         Call after the commit that changed them.
         """
+        await self.invalidate_users([user_id])
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """invalidate_user for every user given, in one round trip whatever their number."""
+        if not user_ids:
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(self._generation_key(user_id), _new_generation())
-                pipe.publish(self.invalidation_channel, user_id)
+                for user_id in user_ids:
+                    pipe.set(self._generation_key(user_id), _new_generation())
+                    pipe.publish(self.invalidation_channel, user_id)
                 await pipe.execute()
         except RedisError as error:
-            raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {user_id}") from error
+            who = user_ids[0] if len(user_ids) == 1 else f"{len(user_ids)} users"
+            raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {who}") from error
 
     def _report_failure(self, what: str, error: RedisError) -> None:
         if not self._failing:

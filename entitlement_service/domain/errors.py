@@ -21,10 +21,6 @@ class PaymentOfAnotherUser(EntitlementServiceError):
     """An event names a payment whose purchases belong to a different user."""
 
 
-class DuplicateEvent(EntitlementServiceError):
-    """The event id is already in the inbox: the event was applied before."""
-
-
 class ConcurrentChange(EntitlementServiceError):
     """Another transaction wrote the same rows first; retrying the request is safe."""
 

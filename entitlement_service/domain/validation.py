@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from entitlement_service.domain.admin_action import ActionKind, AdminAction
 from entitlement_service.domain.entitlement import OwnershipQuery
@@ -26,9 +27,12 @@ CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "MNT"
 MAX_ITEMS = 100
 MAX_QUERIES = 1000
+MAX_EVENTS = 1000
 
 # (kind, id, amount) of an item as the caller sent it, before any check.
 RawPaidItem = tuple[str, str, int]
+Raw = TypeVar("Raw")
+Parsed = TypeVar("Parsed")
 
 
 def require_id(value: str, field: str) -> str:
@@ -119,6 +123,25 @@ def parse_payment_event(
         occurred_at=occurred_at,
         currency=currency,
     )
+
+
+def parse_each(
+    raw: Sequence[Raw], field: str, high: int, parse: Callable[[Raw], Parsed]
+) -> list[Parsed | InvalidRequest]:
+    """A batch of 1 to `high` entries of `field`, each parsed on its own, in the caller's order.
+
+    The batch's size is checked as a whole (InvalidRequest naming `field`); an invalid entry stands
+    in the list as its InvalidRequest (its field relative to the entry, e.g. `items[0].amount`), so
+    the others are still served.
+    """
+    require_count(len(raw), field, 1, high)
+    parsed: list[Parsed | InvalidRequest] = []
+    for entry in raw:
+        try:
+            parsed.append(parse(entry))
+        except InvalidRequest as invalid:
+            parsed.append(invalid)
+    return parsed
 
 
 def _parse_paid_items(raw: Sequence[RawPaidItem], low: int) -> tuple[PaidItem, ...]:

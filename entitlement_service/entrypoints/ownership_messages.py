@@ -1,4 +1,4 @@
-"""Ownership answers as messages, built from a memoized template per answer.
+"""Ownership answers as messages, built from a memoized template per answer (and a batch's event results).
 
 A check answered from memory spends most of its own time turning the answer into protobuf, and
 the same few answers are sent over and over. So each distinct answer is converted once: a
@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
-from entitlement_service.domain.errors import InvalidRequest
+from entitlement_service.domain.errors import InvalidRequest, PaymentOfAnotherUser
 from entitlement_service.entrypoints.purchase_messages import SOURCES
+from entitlement_service.service_layer.apply_payment_event import Applied, EventOutcome
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.timestamps import to_timestamp
 
@@ -53,4 +54,19 @@ def batch_response(
         else:
             result.MergeFromString(_result_template(next(answers)))
         result.query.CopyFrom(question)
+    return response
+
+
+def events_response(
+    sent: Sequence[pb.ApplyPaymentEventRequest], outcomes: Sequence[EventOutcome]
+) -> pb.ApplyPaymentEventsResponse:
+    """A result per event sent, in order: applied (or a duplicate), or its own error."""
+    response = pb.ApplyPaymentEventsResponse()
+    for event, outcome in zip(sent, outcomes, strict=True):
+        result = response.results.add(event_id=event.event_id, duplicate=outcome is Applied.DUPLICATE)
+        if isinstance(outcome, InvalidRequest):
+            result.error.field, result.error.description = outcome.field, outcome.problem
+        elif isinstance(outcome, PaymentOfAnotherUser):
+            # The event's user_id contradicts the buyer its payment's purchases record.
+            result.error.field, result.error.description = "user_id", str(outcome)
     return response

@@ -8,17 +8,20 @@ import grpc
 
 from entitlement_service.domain.entitlement import OwnershipQuery
 from entitlement_service.domain.errors import InvalidRequest
+from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.validation import (
+    MAX_EVENTS,
+    parse_each,
     parse_payment_event,
     parse_queries,
     parse_query,
     require_id,
     require_kind,
 )
-from entitlement_service.entrypoints.ownership_messages import batch_response, check_response
+from entitlement_service.entrypoints.ownership_messages import batch_response, check_response, events_response
 from entitlement_service.entrypoints.purchase_messages import SOURCES
 from entitlement_service.entrypoints.servicer_base import ERRORS, ServicerBase
-from entitlement_service.service_layer.apply_payment_event import apply_payment_event
+from entitlement_service.service_layer.apply_payment_event import apply_payment_event, apply_payment_events
 from entitlement_service.service_layer.ownership import check_ownership, list_entitlements
 from entitlement_service.service_layer.ownership_cache import NoOwnershipCache, OwnershipCache
 from paygrant.common.v1 import common_pb2
@@ -35,7 +38,7 @@ NO_CACHE = NoOwnershipCache()
 
 
 class OwnershipRpcs(ServicerBase):
-    """ApplyPaymentEvent, CheckOwnership, BatchCheckOwnership, ListEntitlements."""
+    """ApplyPaymentEvent(s), CheckOwnership, BatchCheckOwnership, ListEntitlements."""
 
     def _cache_for(self, consistency: int) -> OwnershipCache:
         """The cache a check may use: none for FULLY_CONSISTENT, which reads the database."""
@@ -50,17 +53,17 @@ class OwnershipRpcs(ServicerBase):
         self, request: pb.ApplyPaymentEventRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ApplyPaymentEventResponse:
         """Applies a payment completion or refund, at most once per event id."""
-        event = parse_payment_event(
-            event_id=request.event_id,
-            type=EVENT_TYPES.get(request.type),
-            payment_id=request.payment_id,
-            user_id=request.user_id,
-            items=[(paid.item.kind, paid.item.id, paid.amount) for paid in request.items],
-            occurred_at=from_timestamp(request.occurred_at) if request.HasField("occurred_at") else None,
-            currency=request.currency,
-        )
-        duplicate = await apply_payment_event(event, self._uow_factory, self._cache)
+        duplicate = await apply_payment_event(_payment_event(request), self._uow_factory, self._cache)
         return pb.ApplyPaymentEventResponse(duplicate=duplicate)
+
+    @translate_errors(ERRORS)
+    async def ApplyPaymentEvents(
+        self, request: pb.ApplyPaymentEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ApplyPaymentEventsResponse:
+        """Applies a batch of events in one transaction; a result per event, an invalid or refused one its own."""
+        parsed = parse_each(request.events, "events", MAX_EVENTS, _payment_event)
+        outcomes = await apply_payment_events(parsed, self._uow_factory, self._cache)
+        return events_response(request.events, outcomes)
 
     @translate_errors(ERRORS)
     async def CheckOwnership(
@@ -100,3 +103,16 @@ class OwnershipRpcs(ServicerBase):
             for entitlement in owned
         ]
         return pb.ListEntitlementsResponse(entitlements=entries)
+
+
+def _payment_event(request: pb.ApplyPaymentEventRequest) -> PaymentEvent:
+    """The event a request describes, every field checked (InvalidRequest names the one at fault)."""
+    return parse_payment_event(
+        event_id=request.event_id,
+        type=EVENT_TYPES.get(request.type),
+        payment_id=request.payment_id,
+        user_id=request.user_id,
+        items=[(paid.item.kind, paid.item.id, paid.amount) for paid in request.items],
+        occurred_at=from_timestamp(request.occurred_at) if request.HasField("occurred_at") else None,
+        currency=request.currency,
+    )

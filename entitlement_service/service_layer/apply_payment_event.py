@@ -1,88 +1,95 @@
-"""ApplyPaymentEvent: a payment completion grants its items, a refund revokes them, each at most once.
+"""ApplyPaymentEvent(s): a payment completion grants its items, a refund revokes them, each at most once.
 
-An item the user already owns through another payment is still recorded, flagged as a double
-purchase: it grants nothing new, and reconciliation can count it and return the money.
+A batch is applied in one transaction, planned first rather than savepointed per event: the
+inbox takes every id in one statement (INSERT … ON CONFLICT DO NOTHING, so it still decides each
+event on its own), the buyers are locked and the rows the events touch are read a statement per
+kind, then a PaymentLedger applies the events one after another in memory, and what changed is
+written a statement per kind. An event its ledger refuses (a payment of another user) changed
+nothing in memory, and its inbox row is taken out again before the commit, so it neither blocks
+nor rolls back the others. A savepoint per event would give the same answers at about ten round
+trips per event instead of about ten per batch: the relay's throughput is this difference.
+
+A single ApplyPaymentEvent is a batch of one: one code path for both.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import enum
+from collections.abc import Sequence
 
-from entitlement_service.domain.errors import DuplicateEvent
+from entitlement_service.domain.errors import InvalidRequest, PaymentOfAnotherUser
 from entitlement_service.domain.events import PaymentEvent
-from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by, owned_through_another_payment
+from entitlement_service.domain.payment_ledger import PaymentLedger, holdings_touched
 from entitlement_service.service_layer.ownership_cache import OwnershipCache
-from entitlement_service.service_layer.rederive import rederive_entitlements
-from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
-from paygrant.contract_rules import EventType
+from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.db import utcnow
 
-# Why a refund's purchases were revoked, for the history.
-REFUNDED = "refunded"
+
+class Applied(enum.Enum):
+    """An event that did what it says: now, or by an earlier copy of its id."""
+
+    NEW = "new"
+    DUPLICATE = "duplicate"
+
+
+# What became of one event of a batch: applied, or the error that refused it alone.
+EventOutcome = Applied | InvalidRequest | PaymentOfAnotherUser
 
 
 async def apply_payment_event(event: PaymentEvent, uow_factory: UnitOfWorkFactory, cache: OwnershipCache) -> bool:
-    """Applies the event in one transaction; returns True when its id was applied before (nothing changes)."""
-    async with uow_factory() as uow:
-        try:
-            await uow.inbox.record_event(event, utcnow())
-        except DuplicateEvent:
-            duplicate = True
-        else:
-            duplicate = False
-            await uow.purchases.lock_buyer(event.user_id)
-            recorded = await uow.purchases.purchases_of_payment(event.payment_id)
-            ensure_bought_by(recorded, event.user_id)
-            if event.type is EventType.PAYMENT_COMPLETED:
-                changed = await _grant(uow, event, recorded)
-            else:
-                changed = await _revoke(uow, event, recorded)
-            await rederive_entitlements(uow, event.user_id, changed)
+    """Applies the event in one transaction; returns True when its id was applied before (nothing changes).
+
+    Raises PaymentOfAnotherUser, changing nothing, when the event's payment was made by someone else.
+    """
+    [outcome] = await apply_payment_events([event], uow_factory, cache)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome is Applied.DUPLICATE
+
+
+async def apply_payment_events(
+    events: Sequence[PaymentEvent | InvalidRequest], uow_factory: UnitOfWorkFactory, cache: OwnershipCache
+) -> list[EventOutcome]:
+    """Applies the valid events in order, in one transaction; one outcome per entry, in order.
+
+    An InvalidRequest entry (an event that failed validation) stays its own outcome. Failures of the
+    whole batch (the database, a concurrent change, the cache) raise, and nothing is applied.
+    """
+    valid = [event for event in events if isinstance(event, PaymentEvent)]
+    decided: dict[int, EventOutcome] = {}  # by position in `valid`
+    if valid:
+        async with uow_factory() as uow:
+            now = utcnow()
+            new_ids = await uow.inbox.record_new(valid, now)
+            fresh = [event for event in valid if event.event_id in new_ids]
+            await uow.purchases.lock_buyers(sorted({event.user_id for event in fresh}))
+            of_payment = await uow.purchases.purchases_of_payments({event.payment_id for event in fresh})
+            ledger = PaymentLedger(
+                of_payment,
+                await uow.purchases.active_purchases_of(holdings_touched(fresh, of_payment)),
+                await uow.purchases.refund_marked(list(of_payment)),
+                now,
+            )
+            applied: set[str] = set()
+            for position, event in enumerate(valid):
+                if event.event_id not in new_ids or event.event_id in applied:
+                    decided[position] = Applied.DUPLICATE
+                    continue
+                try:
+                    ledger.apply(event)
+                except PaymentOfAnotherUser as refused:
+                    decided[position] = refused
+                else:
+                    applied.add(event.event_id)
+                    decided[position] = Applied.NEW
+            await uow.inbox.withdraw(new_ids - applied)
+            await uow.purchases.add_purchases(ledger.added)
+            await uow.purchases.save_revocations(ledger.revoked)
+            await uow.purchases.mark_refunds(ledger.refund_marks, now)
+            await uow.entitlements.put_many(ledger.entitlements())
             await uow.commit()
     # Also after a duplicate: the first apply may have committed and then failed to get here.
-    await cache.invalidate_user(event.user_id)
-    return duplicate
-
-
-async def _grant(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[ItemRef]:
-    """Records the payment's items not recorded yet (a re-sent completion adds nothing); returns the items granted."""
-    already = {purchase.item for purchase in recorded}
-    new = [
-        Purchase.bought(
-            user_id=event.user_id,
-            item=paid.item,
-            amount=paid.amount,
-            currency=event.currency,
-            payment_id=event.payment_id,
-            event_id=event.event_id,
-            purchased_at=event.occurred_at,
-        )
-        for paid in event.items
-        if paid.item not in already
-    ]
-    refunded_early = await uow.purchases.is_refund_marked(event.payment_id)
-    if refunded_early:
-        _revoke_all(new, utcnow())  # kept as history, so reconcile sees the payment was applied
-    else:
-        for purchase in new:
-            active = await uow.purchases.active_purchases(event.user_id, purchase.item)
-            purchase.double_purchase = owned_through_another_payment(active, event.payment_id)
-    await uow.purchases.add_purchases(new)
-    return [] if refunded_early else [purchase.item for purchase in new]
-
-
-async def _revoke(uow: AbstractUnitOfWork, event: PaymentEvent, recorded: list[Purchase]) -> list[ItemRef]:
-    """Revokes the payment's active purchases, or marks the payment when its completion has not come yet."""
-    if not recorded:
-        if not await uow.purchases.is_refund_marked(event.payment_id):
-            await uow.purchases.mark_refund(event.payment_id, event.event_id, utcnow())
-        return []
-    active = [purchase for purchase in recorded if purchase.is_active]
-    _revoke_all(active, utcnow())
-    await uow.purchases.save_revocations(active)
-    return [purchase.item for purchase in active]
-
-
-def _revoke_all(purchases: list[Purchase], at: dt.datetime) -> None:
-    for purchase in purchases:
-        purchase.revoke(at, reason=REFUNDED)
+    done = [event for position, event in enumerate(valid) if isinstance(decided[position], Applied)]
+    await cache.invalidate_users(sorted({event.user_id for event in done}))
+    outcomes = iter(decided[position] for position in range(len(valid)))
+    return [event if isinstance(event, InvalidRequest) else next(outcomes) for event in events]

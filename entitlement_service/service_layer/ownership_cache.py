@@ -35,6 +35,9 @@ class OwnershipCache(Protocol):
     async def invalidate_user(self, user_id: str) -> None:
         """Forgets every answer about the user; raises OwnershipCacheUnavailable when it cannot."""
 
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        """invalidate_user for many users at once (a batch of payment events changes many)."""
+
 
 class NoOwnershipCache:
     """Stands in when no Redis is configured: knows nothing, so every check asks the database."""
@@ -47,4 +50,7 @@ class NoOwnershipCache:
         """Nothing to store."""
 
     async def invalidate_user(self, user_id: str) -> None:
+        """Nothing to forget."""
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
         """Nothing to forget."""

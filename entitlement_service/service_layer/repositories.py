@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from entitlement_service.domain.admin_action import AdminAction
 from entitlement_service.domain.entitlement import Entitlement, Ownership, OwnershipQuery
 from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.history import HistoryQuery
+from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef, Purchase
 from entitlement_service.domain.purchase_stream import PurchaseKey
 from entitlement_service.domain.stats import PeriodStats, StatsQuery
@@ -18,8 +19,11 @@ from entitlement_service.domain.stats import PeriodStats, StatsQuery
 class InboxRepository(Protocol):
     """The event ids applied so far."""
 
-    async def record_event(self, event: PaymentEvent, received_at: dt.datetime) -> None:
-        """Puts the event id in the inbox; DuplicateEvent when it is there (also when put by a racing apply)."""
+    async def record_new(self, events: Sequence[PaymentEvent], received_at: dt.datetime) -> set[str]:
+        """Puts the events' ids in the inbox; returns the ids that were not there (also not put by a racing apply)."""
+
+    async def withdraw(self, event_ids: Collection[str]) -> None:
+        """Takes ids recorded in this transaction out again: their events were refused, not applied."""
 
 
 class PurchaseRepository(Protocol):
@@ -28,8 +32,14 @@ class PurchaseRepository(Protocol):
     async def lock_buyer(self, user_id: str) -> None:
         """Serialises ownership changes of one user until the transaction ends."""
 
-    async def purchases_of_payment(self, payment_id: str) -> list[Purchase]:
-        """Every purchase a payment made, active or revoked."""
+    async def lock_buyers(self, user_ids: Iterable[str]) -> None:
+        """lock_buyer for many users at once, in one order for every transaction."""
+
+    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
+        """Every purchase each payment made, active or revoked (an empty list for a payment with none)."""
+
+    async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
+        """The purchases that give each user the item now (an empty list where none does)."""
 
     async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
         """The purchases that give the user the item now."""
@@ -49,11 +59,11 @@ class PurchaseRepository(Protocol):
     async def history(self, query: HistoryQuery) -> list[Purchase]:
         """Up to page_size + 1 of a user's purchases, newest first, after the query's key."""
 
-    async def is_refund_marked(self, payment_id: str) -> bool:
-        """True when a refund of the payment arrived before any completion of it."""
+    async def refund_marked(self, payment_ids: Collection[str]) -> set[str]:
+        """The payments among these whose refund arrived before any completion of them."""
 
-    async def mark_refund(self, payment_id: str, event_id: str, at: dt.datetime) -> None:
-        """Remembers an early refund; ConcurrentChange when another apply marked it first."""
+    async def mark_refunds(self, marks: Mapping[str, str], at: dt.datetime) -> None:
+        """Remembers early refunds (payment id -> refund event id); ConcurrentChange when one was marked first."""
 
 
 class EntitlementRepository(Protocol):
@@ -61,6 +71,9 @@ class EntitlementRepository(Protocol):
 
     async def put(self, user_id: str, item: ItemRef, entitlement: Entitlement | None) -> None:
         """Stores the user's entitlement to the item; None removes it."""
+
+    async def put_many(self, derived: Mapping[Holding, Entitlement | None]) -> None:
+        """Stores each (user, item)'s entitlement; None removes it."""
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, in one round trip."""

@@ -68,15 +68,18 @@ async def show_invoice(request: web.Request) -> web.StreamResponse:
 
 @_answers_rejects
 async def pay_invoice(request: web.Request) -> web.StreamResponse:
-    """`POST /_sim/invoices/{id}/pay` `{amount?, payment_type?, status?}`: act as the
-    payer, record the payment and send the callback as the faults say."""
+    """`POST /_sim/invoices/{id}/pay` `{amount?, payment_type?, status?, even_if_cancelled?}`:
+    act as the payer, record the payment and send the callback as the faults say.
+
+    A cancelled invoice cannot be paid, unless `even_if_cancelled` is true: money that reached
+    QPay for the invoice as it was being cancelled (a transfer already under way)."""
     state = request.app[STATE_KEY]
     invoice = state.invoices.get(request.match_info["invoice_id"])
     if invoice is None:
         raise QPayReject(404, "INVOICE_NOTFOUND", "invoice not found")
-    if invoice.status == "CANCELLED":
-        raise QPayReject(409, "INVOICE_CANCELLED", "a cancelled invoice cannot be paid")
     body = await read_json_object(request)
+    if invoice.status == "CANCELLED" and body.get("even_if_cancelled") is not True:
+        raise QPayReject(409, "INVOICE_CANCELLED", "a cancelled invoice cannot be paid")
     raw_amount = body.get("amount")
     amount = invoice.amount if raw_amount is None else parse_amount(raw_amount)
     if amount is None or amount <= 0:

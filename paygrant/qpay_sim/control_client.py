@@ -26,9 +26,15 @@ class SimulatorControl:
         amount: Decimal | None = None,
         payment_type: str | None = None,
         status: str | None = None,
+        even_if_cancelled: bool = False,
     ) -> dict[str, Any]:
-        """Pays the invoice as a customer would; the simulator then calls the callback URL."""
+        """Pays the invoice as a customer would; the simulator then calls the callback URL.
+
+        `even_if_cancelled` pays a cancelled invoice too (money already under way when it was cancelled).
+        """
         body: dict[str, Any] = {}
+        if even_if_cancelled:
+            body["even_if_cancelled"] = True
         if amount is not None:
             body["amount"] = str(amount)
         if payment_type is not None:

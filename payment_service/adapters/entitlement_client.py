@@ -1,11 +1,14 @@
-"""gRPC client of the entitlement service: applies outbox events and asks about ownership."""
+"""gRPC client of the entitlement service: applies batches of outbox events and asks about ownership."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
@@ -21,6 +24,8 @@ _EVENT_TYPES = {
 }
 # Statuses that no retry can fix: the event itself is wrong.
 _PERMANENT = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED}
+# A field of one event of a batch, as a BadRequest names it.
+_EVENT_FIELD = re.compile(r"events\[(\d+)\]")
 # Statuses that may clear up by themselves.
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
@@ -53,28 +58,32 @@ class EntitlementClient:
             raise RuntimeError("EntitlementClient used before start()")
         return self._stub
 
-    async def apply(self, event: PaymentEvent) -> None:
-        """Delivers one event; raises DeliveryFailed when it was not applied."""
-        occurred_at = Timestamp()
-        occurred_at.FromDatetime(event.occurred_at)
-        request = entitlement_pb2.ApplyPaymentEventRequest(
-            event_id=event.event_id,
-            type=_EVENT_TYPES[event.type],
-            payment_id=event.payment_id,
-            user_id=event.user_id,
-            currency=event.currency,
-            occurred_at=occurred_at,
-            items=[
-                entitlement_pb2.PaidItem(item=common_pb2.ItemRef(kind=i.kind, id=i.item_id), amount=i.amount)
-                for i in event.items
-            ],
-        )
+    async def apply_events(self, events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        """Delivers events in one ApplyPaymentEvents call: per event None when applied (now or before), else
+        why not (permanent: the same event would be refused again). Raises DeliveryFailed when the whole
+        call failed and nothing was applied.
+
+        A call refused for one event's bytes (INVALID_ARGUMENT naming `events[i]…`: a field no event may
+        hold) blames that event alone; the others were not applied and are retried.
+        """
+        request = entitlement_pb2.ApplyPaymentEventsRequest(events=[_event_message(event) for event in events])
         try:
-            await self.stub.ApplyPaymentEvent(request, timeout=self._timeout)
+            response = await self.stub.ApplyPaymentEvents(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
-            raise DeliveryFailed(
-                f"ApplyPaymentEvent {error.code().name}: {error.details()}", permanent=error.code() in _PERMANENT
-            ) from error
+            failure = DeliveryFailed(
+                f"ApplyPaymentEvents {error.code().name}: {error.details()}", permanent=error.code() in _PERMANENT
+            )
+            blamed = _blamed_event(error) if len(events) > 1 else None
+            if blamed is None or blamed >= len(events):
+                raise failure from error
+            innocent = DeliveryFailed(f"not applied: the call was refused for events[{blamed}]")
+            return [failure if index == blamed else innocent for index in range(len(events))]
+        return [
+            DeliveryFailed(f"{result.error.field}: {result.error.description}", permanent=True)
+            if result.HasField("error")
+            else None
+            for result in response.results
+        ]
 
     async def owned_items(self, user_id: str, items: Sequence[ItemRef]) -> set[ItemRef]:
         """Which of `items` the user already owns."""
@@ -90,3 +99,34 @@ class EntitlementClient:
             failure = UpstreamUnavailable if error.code() in _TRANSIENT else UpstreamRejected
             raise failure(f"entitlement service: {error.code().name}: {error.details()}") from error
         return {item for item, result in zip(items, response.results, strict=True) if result.owned}
+
+
+def _event_message(event: PaymentEvent) -> entitlement_pb2.ApplyPaymentEventRequest:
+    occurred_at = Timestamp()
+    occurred_at.FromDatetime(event.occurred_at)
+    return entitlement_pb2.ApplyPaymentEventRequest(
+        event_id=event.event_id,
+        type=_EVENT_TYPES[event.type],
+        payment_id=event.payment_id,
+        user_id=event.user_id,
+        currency=event.currency,
+        occurred_at=occurred_at,
+        items=[
+            entitlement_pb2.PaidItem(item=common_pb2.ItemRef(kind=i.kind, id=i.item_id), amount=i.amount)
+            for i in event.items
+        ],
+    )
+
+
+def _blamed_event(error: grpc.aio.AioRpcError) -> int | None:
+    """The index of the event an INVALID_ARGUMENT names in its BadRequest (`events[3].user_id`), if any."""
+    if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+        return None
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            for violation in bad_request.field_violations:
+                if found := _EVENT_FIELD.match(violation.field):
+                    return int(found.group(1))
+    return None

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    false,
 )
 from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import registry, relationship
@@ -27,7 +28,7 @@ from paygrant.db import NAMING_CONVENTION, Schema, UTCDateTime
 from payment_service.domain.catalog import Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
-from payment_service.domain.payment import Payment, PaymentStatus
+from payment_service.domain.payment import Payment, PaymentOutcome, PaymentStatus
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
@@ -69,6 +70,9 @@ checkout_sessions = Table(
     Column("payment_id", String(36)),
     # When QPay was last asked about this session (CheckPayment may not poll it tightly).
     Column("last_checked_at", UTCDateTime),
+    # The sum of every payment recorded for the session: short payments add up to a grant.
+    Column("received_amount", BigInteger, nullable=False, server_default="0"),
+    Column("cancelled_at", UTCDateTime),
     Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
 )
 
@@ -107,6 +111,12 @@ payments = Table(
     Column("status", _status(PaymentStatus), nullable=False),
     Column("paid_at", UTCDateTime, nullable=False),
     Column("refunded_at", UTCDateTime),
+    # What recording it did (granted, short, duplicate) and its flags (domain.payment.Payment);
+    # payments recorded before migration 0005 were all granted, hence the defaults.
+    Column("outcome", _status(PaymentOutcome), nullable=False, server_default=PaymentOutcome.GRANTED.value),
+    Column("late", Boolean, nullable=False, server_default=false()),
+    Column("overpaid", Boolean, nullable=False, server_default=false()),
+    Column("refund_due", Boolean, nullable=False, server_default=false()),
     Index("ix_payments_session_id", "session_id"),
     Index("ix_payments_paid_at", "paid_at"),
 )
@@ -125,8 +135,12 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # The claim of the relay delivering the row until next_attempt_at (domain.outbox); NULL when none.
+    Column("lease_token", String(36)),
     Index("ix_outbox_payment_id", "payment_id"),
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    # Sent rows are deleted after the retention period, oldest first.
+    Index("ix_outbox_sent_at", "sent_at"),
 )
 
 

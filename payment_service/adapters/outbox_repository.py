@@ -1,16 +1,25 @@
-"""The SQLAlchemy outbox: messages are added in the caller's transaction and claimed with SKIP LOCKED."""
+"""The SQLAlchemy outbox: rows are added in the caller's transaction, claimed in batches under a lease."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import outbox
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+
+_c = outbox.c
+_older = outbox.alias("older")
+# An older row of the same payment that is not sent yet: the row must wait for it (a refund after its completion).
+_WAITS_FOR_OLDER = exists().where(
+    _older.c.payment_id == _c.payment_id, _older.c.id < _c.id, _older.c.status != OutboxStatus.SENT
+)
 
 
 class SqlOutboxRepository:
@@ -25,32 +34,90 @@ class SqlOutboxRepository:
         self._session.add(OutboxMessage.of(event, now))
         self.added += 1
 
-    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
-        """Locks the oldest due pending row that no other relay holds (SKIP LOCKED)."""
-        query = (
-            select(OutboxMessage)
-            .where(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now)
-            .order_by(outbox.c.id)
-            .limit(1)
+    async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
+        """Leases up to `limit` due pending rows to the caller until `lease_until`, oldest due first.
+
+        One UPDATE over a SELECT … FOR UPDATE SKIP LOCKED: relays claiming at the same moment skip each
+        other's rows instead of waiting (SQLite, with one writer at a time, has nothing to skip). A row
+        is claimed only when no older row of its payment waits to be sent, so a batch holds at most one
+        row per payment and a refund is claimed only after its completion was sent.
+        """
+        due = (
+            select(_c.id)
+            .where(_c.status == OutboxStatus.PENDING, _c.next_attempt_at <= now, ~_WAITS_FOR_OLDER)
+            .order_by(_c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=outbox)
+        )
+        claim = (
+            update(outbox)
+            .where(_c.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=lease_until, lease_token=str(uuid.uuid4()))
+            .returning(*_c)
+        )
+        claimed = (await self._session.scalars(select(OutboxMessage).from_statement(claim))).all()
+        return sorted(claimed, key=lambda message: message.id or 0)
+
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
+        """Writes each message's status, attempts and timing, where its claim still holds it (a relay whose lease
+        ran out, so that another relay may have taken the row over, writes nothing).
+
+        One UPDATE per distinct outcome: the messages a relay sent in one call share theirs, so a batch
+        delivered is recorded in one statement; a failure's backoff is jittered per message, so failures
+        take a statement each.
+        """
+        rows_by_outcome: dict[tuple[Any, ...], list[int]] = {}
+        for message in messages:
+            outcome = (
+                message.lease_token,
+                message.status,
+                message.attempts,
+                message.next_attempt_at,
+                message.last_error,
+                message.sent_at,
+            )
+            rows_by_outcome.setdefault(outcome, []).append(message.id or 0)
+        for (claim, status, attempts, next_attempt_at, last_error, sent_at), ids in rows_by_outcome.items():
+            await self._session.execute(
+                update(outbox)
+                .where(_c.id.in_(ids), _c.lease_token == claim)
+                .values(
+                    status=status,
+                    attempts=attempts,
+                    next_attempt_at=next_attempt_at,
+                    last_error=last_error,
+                    sent_at=sent_at,
+                    lease_token=None,
+                )
+            )
+
+    async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
+        """Deletes up to `limit` rows sent before `cutoff` (rows another transaction holds are skipped);
+        returns how many."""
+        doomed = (
+            select(_c.id)
+            .where(_c.sent_at < cutoff, _c.status == OutboxStatus.SENT)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return (await self._session.scalars(query)).one_or_none()
+        result = cast("CursorResult[Any]", await self._session.execute(delete(outbox).where(_c.id.in_(doomed))))
+        return int(result.rowcount)
 
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         """How many rows are pending, sent and dead."""
-        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        query = select(_c.status, func.count()).group_by(_c.status)
         return {OutboxStatus(status): count for status, count in (await self._session.execute(query)).all()}
 
     async def dead(self, limit: int) -> Sequence[OutboxMessage]:
         """The oldest rows that stopped being retried, for an operator to look at."""
-        query = select(OutboxMessage).where(outbox.c.status == OutboxStatus.DEAD).order_by(outbox.c.id).limit(limit)
+        query = select(OutboxMessage).where(_c.status == OutboxStatus.DEAD).order_by(_c.id).limit(limit)
         return (await self._session.scalars(query)).all()
 
     async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
         """Puts dead rows (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""
-        statement = update(outbox).where(outbox.c.status == OutboxStatus.DEAD)
+        statement = update(outbox).where(_c.status == OutboxStatus.DEAD)
         if event_ids is not None:
-            statement = statement.where(outbox.c.event_id.in_(event_ids))
+            statement = statement.where(_c.event_id.in_(event_ids))
         result = await self._session.execute(
             statement.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now).execution_options(
                 synchronize_session=False

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import checkout_sessions, payments, products
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
 from payment_service.domain.payment import Payment
 
 
@@ -57,8 +57,45 @@ class SqlCheckoutRepository:
         self.seen.add(checkout)
 
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
-        """A session by id; `for_update` locks its row until commit (PostgreSQL)."""
+        """A session by id; `for_update` locks its row until commit.
+
+        PostgreSQL locks the row (SELECT … FOR UPDATE). SQLite has no row locks: there a no-op UPDATE
+        of the row comes first, which takes the database's write lock, so the session is read after
+        every earlier writer committed and no other writer commits before this transaction ends.
+        """
+        if for_update and self._session.get_bind().dialect.name == "sqlite":
+            table = checkout_sessions
+            await self._session.execute(
+                update(table)
+                .where(table.c.id == session_id)
+                .values(status=table.c.status)
+                .execution_options(synchronize_session=False)
+            )
         return self._saw(await self._session.get(CheckoutSession, session_id, with_for_update=for_update))
+
+    async def expire_overdue(self, now: dt.datetime, *, session_id: str | None = None, limit: int = 1) -> int:
+        """Stores EXPIRED for unpaid sessions past their time: `session_id`, or up to `limit`; returns how many.
+
+        One conditional UPDATE (status still PENDING and expires_at <= now, as CheckoutSession.expire
+        says), so it can never overwrite a payment or a cancellation committed at the same moment: on
+        PostgreSQL a row changed meanwhile is re-checked against the condition after the other
+        transaction commits; on SQLite writers take turns. The batch form skips rows other
+        transactions hold (a payment being recorded) rather than wait for them.
+        """
+        table = checkout_sessions
+        overdue = (table.c.status == CheckoutStatus.PENDING) & (table.c.expires_at <= now)
+        if session_id is not None:
+            chosen = table.c.id == session_id
+        else:
+            due = select(table.c.id).where(overdue).order_by(table.c.expires_at).limit(limit)
+            chosen = table.c.id.in_(due.with_for_update(skip_locked=True))
+        result = await self._session.execute(
+            update(table)
+            .where(chosen, overdue)
+            .values(status=CheckoutStatus.EXPIRED)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
         """Records that QPay is being asked about the session now, unless it was within `interval`.

@@ -7,21 +7,29 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-from paygrant.contract_rules import EventType
+from paygrant.contract_rules import EventType, total_problem
 from payment_service.domain.catalog import ItemRef
-from payment_service.domain.errors import InvalidTransition
+from payment_service.domain.errors import InvalidTransition, PaymentServiceError
 from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.money import require_total
-from payment_service.domain.payment import Payment
+from payment_service.domain.payment import Payment, PaymentOutcome, PaymentRejected
 
 
 class CheckoutStatus(enum.StrEnum):
-    """PENDING -> PAID | EXPIRED | CANCELLED; EXPIRED -> PAID (a late payment is honoured)."""
+    """PENDING -> PAID | EXPIRED | CANCELLED; EXPIRED -> CANCELLED; EXPIRED | CANCELLED -> PAID.
+
+    A payment that arrives after expiry or cancellation is honoured (the money was taken): the
+    session becomes PAID and the payment is flagged late. PAID is final.
+    """
 
     PENDING = "PENDING"
     PAID = "PAID"
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
+
+
+class InvoiceAlreadyPaid(PaymentServiceError):
+    """The provider refused to cancel an invoice because it has been paid."""
 
 
 @dataclass(eq=False)
@@ -88,6 +96,9 @@ class CheckoutSession:
         self.payment_id: str | None = None
         self.paid_at: dt.datetime | None = None
         self.last_checked_at: dt.datetime | None = None
+        # The sum of every payment recorded for the session (short ones add up; duplicates count too).
+        self.received_amount = 0
+        self.cancelled_at: dt.datetime | None = None
         self.invoice = None
         self.events = []
 
@@ -97,11 +108,28 @@ class CheckoutSession:
         return self.amount == 0
 
     def record_payment(self, qpay_payment_id: str | None, amount: int, at: dt.datetime) -> Payment:
-        """The one way a payment is recorded: builds it, marks the session paid and announces PaymentCompleted.
+        """The one way a payment is recorded: builds it with its outcome and flags, and grants when it should.
 
-        A second payment of a paid session is recorded and announced too (the money was taken),
-        while the session keeps pointing at the first.
+        Every payment is recorded, since the money was taken. The session's payments add up in
+        `received_amount`; the one that brings them to the session's amount marks the session paid and
+        announces PaymentCompleted (GRANTED, `overpaid` if above it). One below it grants nothing (SHORT).
+        One of a session already paid grants nothing and is due back (DUPLICATE). A payment recorded
+        once the session's time is up (stored as EXPIRED yet or not: it is stored now) or after it was
+        cancelled is flagged `late` and counts the same.
         """
+        problem = total_problem([self.received_amount, amount])
+        if problem:
+            raise PaymentRejected(f"payment {qpay_payment_id} cannot be added to session {self.id}: {problem}")
+        self.expire(at)
+        late = self.status in (CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED)
+        already_paid = self.status is CheckoutStatus.PAID
+        self.received_amount += amount
+        if already_paid:
+            outcome = PaymentOutcome.DUPLICATE
+        elif self.received_amount < self.amount:
+            outcome = PaymentOutcome.SHORT
+        else:
+            outcome = PaymentOutcome.GRANTED
         payment = Payment(
             id=str(uuid.uuid4()),
             qpay_payment_id=qpay_payment_id,
@@ -110,8 +138,56 @@ class CheckoutSession:
             amount=amount,
             currency=self.currency,
             paid_at=at,
+            outcome=outcome,
+            late=late,
+            overpaid=outcome is PaymentOutcome.GRANTED and self.received_amount > self.amount,
+            refund_due=outcome is PaymentOutcome.DUPLICATE,
         )
-        self.mark_paid(payment.id, at)
+        if outcome is PaymentOutcome.GRANTED:
+            self._mark_paid(payment, at)
+        return payment
+
+    def expire(self, now: dt.datetime) -> bool:
+        """Moves an unpaid session past its expiry to EXPIRED; returns whether it moved.
+
+        The stored form of this rule is the repository's conditional UPDATE (`expire_overdue`), which
+        no payment recorded at the same moment can lose to (service_layer/session_expiry.py).
+        """
+        if self.status is CheckoutStatus.PENDING and now >= self.expires_at:
+            self.status = CheckoutStatus.EXPIRED
+            return True
+        return False
+
+    def cancel(self, at: dt.datetime) -> bool:
+        """Cancels an unpaid session (PENDING or EXPIRED); returns whether it moved.
+
+        Cancelling a cancelled session changes nothing; otherwise `ensure_cancellable` decides.
+        """
+        if self.status is CheckoutStatus.CANCELLED:
+            return False
+        self.ensure_cancellable()
+        self.status = CheckoutStatus.CANCELLED
+        self.cancelled_at = at
+        return True
+
+    def ensure_cancellable(self) -> None:
+        """InvalidTransition for a paid session, or one that has received part of its amount.
+
+        Cancelling a partly paid session would strand the money received; it can be paid in full.
+        """
+        if self.status is CheckoutStatus.PAID:
+            raise InvalidTransition(f"checkout {self.id} is already paid", "session_id")
+        if self.received_amount:
+            raise InvalidTransition(
+                f"checkout {self.id} has received {self.received_amount} of {self.amount}; "
+                "it can be paid in full, not cancelled",
+                "session_id",
+            )
+
+    def _mark_paid(self, payment: Payment, at: dt.datetime) -> None:
+        self.status = CheckoutStatus.PAID
+        self.payment_id = payment.id
+        self.paid_at = at
         self.events.append(
             PaymentEvent(
                 event_id=str(uuid.uuid4()),
@@ -123,27 +199,3 @@ class CheckoutSession:
                 occurred_at=at,
             )
         )
-        return payment
-
-    def mark_paid(self, payment_id: str, at: dt.datetime) -> None:
-        """Records the payment that paid the session; a later second payment keeps the first."""
-        if self.status is CheckoutStatus.CANCELLED:
-            raise InvalidTransition(f"checkout {self.id} is cancelled")
-        if self.status is CheckoutStatus.PAID:
-            return
-        self.status = CheckoutStatus.PAID
-        self.payment_id = payment_id
-        self.paid_at = at
-
-    def expire(self, now: dt.datetime) -> bool:
-        """Moves an unpaid session past its expiry to EXPIRED; returns whether it moved."""
-        if self.status is CheckoutStatus.PENDING and now >= self.expires_at:
-            self.status = CheckoutStatus.EXPIRED
-            return True
-        return False
-
-    def cancel(self) -> None:
-        """Cancels an unpaid session."""
-        if self.status is CheckoutStatus.PAID:
-            raise InvalidTransition(f"checkout {self.id} is already paid")
-        self.status = CheckoutStatus.CANCELLED

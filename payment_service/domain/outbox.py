@@ -1,4 +1,15 @@
-"""The outbox: a message per event, delivered at least once, retried with backoff and jitter, then dead."""
+"""The outbox: a message per event, delivered at least once, retried with backoff and jitter, then dead.
+
+A pending message is due at `next_attempt_at`: when it is written, after a failed delivery at the
+end of its backoff, and while a relay delivers it at the end of that relay's lease. A relay claims
+due messages by pushing `next_attempt_at` to its lease's end and writing its own `lease_token`, and
+records outcomes only where its token still stands. So a relay that dies mid-delivery holds its
+messages until the lease ends, then another relay claims them (the receiver applies each event id
+once); a relay whose lease ran out records nothing.
+
+The messages of one payment are delivered in the order they were written (a refund never before
+its completion): a message waits while an older message of its payment is pending or dead.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +56,7 @@ class OutboxMessage:
     """One event waiting for (or done with) delivery. Mapped onto `outbox` by the ORM adapter.
 
     PENDING --mark_sent--> SENT; PENDING --record_failure--> PENDING (later) or DEAD.
+    `lease_token` names the claim of the relay delivering it, if any.
     """
 
     id: int | None
@@ -62,6 +74,7 @@ class OutboxMessage:
         self.last_error: str | None = None
         self.created_at = created_at
         self.sent_at: dt.datetime | None = None
+        self.lease_token: str | None = None
         self.id = None
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Payments: what QPay confirmed, and the rules a payment must meet to be recorded."""
+"""Payments: what QPay confirmed, the rules a report must meet to be recorded, and what recording it did."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from paygrant import contract_rules
 from payment_service.domain.errors import InvalidTransition, PaymentServiceError
-from payment_service.domain.money import to_major
+from payment_service.domain.money import to_minor
 
 if TYPE_CHECKING:  # the session records payments, so it imports this module
     from payment_service.domain.checkout import CheckoutSession
@@ -22,8 +23,22 @@ class PaymentStatus(enum.StrEnum):
     REFUNDED = "REFUNDED"
 
 
+class PaymentOutcome(enum.StrEnum):
+    """What recording a payment did for its session; decided once, when it is recorded.
+
+    GRANTED: with it the session's payments covered its amount, so the session is paid and a
+    PaymentCompleted naming this payment grants the items. SHORT: the session's payments were still
+    below its amount; nothing granted (a later payment that covers the rest grants). DUPLICATE: the
+    session was already paid by another payment; nothing granted, and its money is due back.
+    """
+
+    GRANTED = "GRANTED"
+    SHORT = "SHORT"
+    DUPLICATE = "DUPLICATE"
+
+
 class PaymentRejected(PaymentServiceError):
-    """QPay's report of a payment does not confirm the session: it grants nothing."""
+    """QPay's report of a payment does not confirm money paid on the session's invoice: nothing is recorded."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,12 @@ class ReportedPayment:
 
 @dataclass(eq=False, kw_only=True)
 class Payment:
-    """A confirmed payment of a session. Mapped onto `payments` by the ORM adapter."""
+    """A payment recorded for a session, with what recording it did. Mapped onto `payments` by the ORM adapter.
+
+    `late`: recorded after its session had expired or been cancelled (honoured: the money was taken).
+    `overpaid`: it brought the session's payments above the session's amount. `refund_due`: its money
+    should be returned (a DUPLICATE); the flags never change a grant already decided.
+    """
 
     id: str
     qpay_payment_id: str | None
@@ -51,6 +71,10 @@ class Payment:
     paid_at: dt.datetime
     status: PaymentStatus = PaymentStatus.PAID
     refunded_at: dt.datetime | None = None
+    outcome: PaymentOutcome = PaymentOutcome.GRANTED
+    late: bool = False
+    overpaid: bool = False
+    refund_due: bool = False
 
     def refund(self, at: dt.datetime) -> None:
         """Marks the money returned; a payment is refunded at most once."""
@@ -69,14 +93,19 @@ def ensure_pays(payment: Payment, session: CheckoutSession) -> Payment:
     return payment
 
 
-def confirm(session: CheckoutSession, reported: ReportedPayment) -> None:
-    """Raises PaymentRejected unless QPay's report proves the session was paid in full."""
+def confirm(session: CheckoutSession, reported: ReportedPayment) -> int:
+    """The amount in minor units QPay's report proves was paid on the session's invoice; else PaymentRejected.
+
+    Any positive amount is money taken, so it is confirmed whatever it is; whether it covers the
+    session (and so grants) is the session's decision when it records the payment.
+    """
     if session.invoice is None or reported.invoice_id != session.invoice.invoice_id:
         raise PaymentRejected(f"payment {reported.qpay_payment_id} is not for the invoice of session {session.id}")
     if reported.status != PaymentStatus.PAID:
         raise PaymentRejected(f"payment {reported.qpay_payment_id} is {reported.status}, not PAID")
     if reported.currency != session.currency:
         raise PaymentRejected(f"payment {reported.qpay_payment_id} is in {reported.currency}, not {session.currency}")
-    due = to_major(session.amount, session.currency)
-    if reported.amount < due:
-        raise PaymentRejected(f"payment {reported.qpay_payment_id} of {reported.amount} does not cover {due}")
+    amount = to_minor(reported.amount, session.currency)
+    if amount <= 0 or contract_rules.amount_problem(amount):
+        raise PaymentRejected(f"payment {reported.qpay_payment_id} of {reported.amount} is not an amount paid")
+    return amount

@@ -16,6 +16,7 @@ from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.payment import Payment
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
+from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.queries import get_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -83,6 +84,8 @@ def _checkout(session: CheckoutSession) -> payment_pb2.Checkout:
         lines=_lines(session.lines),
         created_at=to_timestamp(session.created_at),
         payment_id=session.payment_id or "",
+        received_amount=session.received_amount,
+        cancelled_at=to_timestamp(session.cancelled_at) if session.cancelled_at is not None else None,
     )
 
 
@@ -97,16 +100,27 @@ def _payment(payment: Payment, session: CheckoutSession) -> payment_pb2.Payment:
         currency=payment.currency,
         lines=_lines(session.lines),
         paid_at=to_timestamp(payment.paid_at),
+        outcome=payment_pb2.PaymentOutcome.Value(f"PAYMENT_OUTCOME_{payment.outcome.value}"),
+        late=payment.late,
+        overpaid=payment.overpaid,
+        refund_due=payment.refund_due,
     )
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     """The PaymentService RPCs."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, checkouts: Checkouts, confirmation: PaymentConfirmation) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        checkouts: Checkouts,
+        confirmation: PaymentConfirmation,
+        cancellation: CheckoutCancellation,
+    ) -> None:
         self._uow_factory = uow_factory
         self._checkouts = checkouts
         self._confirmation = confirmation
+        self._cancellation = cancellation
 
     @handles_errors
     async def PutProduct(self, request: payment_pb2.PutProductRequest, context: Context) -> payment_pb2.Product:
@@ -137,6 +151,12 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     @handles_errors
     async def CheckPayment(self, request: payment_pb2.CheckPaymentRequest, context: Context) -> payment_pb2.Checkout:
         return _checkout(await self._confirmation.check(request.session_id))
+
+    @handles_errors
+    async def CancelCheckout(
+        self, request: payment_pb2.CancelCheckoutRequest, context: Context
+    ) -> payment_pb2.Checkout:
+        return _checkout(await self._cancellation.cancel(request.session_id))
 
     @handles_errors
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:

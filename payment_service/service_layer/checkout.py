@@ -25,7 +25,7 @@ from payment_service.domain.errors import (
 )
 from payment_service.domain.validation import require_id
 from payment_service.service_layer.payment_provider import PaymentProvider
-from payment_service.service_layer.queries import load_checkout
+from payment_service.service_layer.session_expiry import current_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,8 @@ class Checkouts:
         return session
 
     async def get(self, session_id: str) -> CheckoutSession:
-        """The session as recorded, shown EXPIRED once its time is up and it is still unpaid."""
-        session = await load_checkout(self._uow_factory, session_id)
-        # Only shown, never written here: a write could overwrite a payment recorded meanwhile.
-        session.expire(utcnow())
-        return session
+        """The session as recorded; one found unpaid past its expiry is stored EXPIRED first (session_expiry.py)."""
+        return await current_checkout(self._uow_factory, session_id)
 
     async def _by_key(self, command: CreateCheckout) -> CheckoutSession | None:
         async with self._uow_factory() as uow:

@@ -1,7 +1,10 @@
 """Recording payments: from the provider's callback or an "I have paid" check, never on trust.
 
-Every path asks the provider for the payment, checks it against the session (domain.payment.confirm),
-then lets the session record it: payment, paid session and PaymentCompleted commit in one transaction.
+Every path asks the provider for the payment, checks that it is money paid on the session's invoice
+(domain.payment.confirm), then lets the session record it (CheckoutSession.record_payment): every such
+payment is recorded, and the one that completes the session's amount marks it paid with its
+PaymentCompleted, all in one transaction. Short, late, over and duplicate payments are recorded too,
+with their outcome and flags; only a completing payment grants.
 """
 
 from __future__ import annotations
@@ -13,17 +16,16 @@ from paygrant.db import utcnow
 from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.checkout import CheckoutSession
 from payment_service.domain.errors import AlreadyRecorded, NotFound, UnknownPayment
-from payment_service.domain.money import to_minor
 from payment_service.domain.payment import (
     Payment,
     PaymentRejected,
     PaymentStatus,
-    ReportedPayment,
     confirm,
     ensure_pays,
 )
 from payment_service.service_layer.payment_provider import PaymentProvider
 from payment_service.service_layer.queries import load_checkout
+from payment_service.service_layer.session_expiry import current_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -50,20 +52,29 @@ class PaymentConfirmation:
         return await self._confirm(session, query.qpay_payment_id)
 
     async def check(self, session_id: str) -> CheckoutSession:
-        """Asks the provider for the invoice's payments and records any that pays the session.
+        """Asks the provider for the invoice's payments and records any not recorded yet.
 
         QPay forbids tight polling, so a session is checked at most once per `min_check_interval`
         (across all replicas); a call inside the interval answers from the database.
         """
         session = await load_checkout(self._uow_factory, session_id)
         if session.invoice is not None and session.payment_id is None and await self._may_ask_provider(session_id):
-            for reported in await self._provider.invoice_payments(session.invoice.invoice_id):
-                if reported.status == PaymentStatus.PAID:
-                    try:
-                        await self._confirm(session, reported.qpay_payment_id)
-                    except PaymentRejected as rejected:
-                        log.warning("session %s: %s", session.id, rejected)
-        return await load_checkout(self._uow_factory, session_id)
+            await self.record_invoice_payments(session)
+        return await current_checkout(self._uow_factory, session_id)
+
+    async def record_invoice_payments(self, session: CheckoutSession) -> None:
+        """Records every PAID payment the provider lists on the session's invoice that is not recorded yet.
+
+        A payment the rules refuse is logged and skipped; the others are still recorded.
+        """
+        if session.invoice is None:
+            return
+        for reported in await self._provider.invoice_payments(session.invoice.invoice_id):
+            if reported.status == PaymentStatus.PAID:
+                try:
+                    await self._confirm(session, reported.qpay_payment_id)
+                except PaymentRejected as rejected:
+                    log.warning("session %s: %s", session.id, rejected)
 
     async def _may_ask_provider(self, session_id: str) -> bool:
         async with self._uow_factory() as uow:
@@ -80,9 +91,9 @@ class PaymentConfirmation:
             reported = await self._provider.get_payment(qpay_payment_id)
         except UnknownPayment as unknown:
             raise PaymentRejected(str(unknown), "qpay_payment_id") from unknown
-        confirm(session, reported)
+        amount = confirm(session, reported)
         try:
-            return await self._record(session.id, reported)
+            return await self._record(session.id, qpay_payment_id, amount)
         except AlreadyRecorded:
             # A concurrent duplicate callback recorded it first: nothing more to do.
             async with self._uow_factory() as uow:
@@ -91,15 +102,22 @@ class PaymentConfirmation:
                 raise
             return ensure_pays(winner, session)
 
-    async def _record(self, session_id: str, reported: ReportedPayment) -> Payment:
+    async def _record(self, session_id: str, qpay_payment_id: str, amount: int) -> Payment:
         async with self._uow_factory() as uow:
+            # Locked: payments of one session add up, and expiry or a cancel must wait for (or precede) this one.
             session = await uow.checkouts.get(session_id, for_update=True)
             if session is None:
                 raise NotFound(f"checkout {session_id} does not exist", "session_id")
-            payment = session.record_payment(
-                reported.qpay_payment_id, to_minor(reported.amount, session.currency), utcnow()
-            )
+            payment = session.record_payment(qpay_payment_id, amount, utcnow())
             uow.payments.add(payment)
             await uow.commit()
-        log.info("session %s paid by QPay payment %s (payment %s)", session_id, reported.qpay_payment_id, payment.id)
+        log.info(
+            "session %s: QPay payment %s recorded as payment %s (%s%s%s)",
+            session_id,
+            qpay_payment_id,
+            payment.id,
+            payment.outcome,
+            ", late" if payment.late else "",
+            ", overpaid" if payment.overpaid else "",
+        )
         return payment

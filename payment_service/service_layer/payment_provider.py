@@ -22,7 +22,7 @@ class PaymentProvider(Protocol):
         """An invoice for the session's amount, numbered with the session id, calling `callback_url` when paid."""
 
     async def cancel_invoice(self, invoice_id: str) -> None:
-        """Makes an unpaid invoice unpayable."""
+        """Makes an unpaid invoice unpayable (done too if it is cancelled already); InvoiceAlreadyPaid if it is paid."""
 
     async def get_payment(self, payment_id: str) -> ReportedPayment:
         """One payment as the provider reports it; UnknownPayment if it has none."""

@@ -1,8 +1,12 @@
-"""The sparse sweep: asks QPay about unpaid sessions around their expiry, once in a while.
+"""The sparse sweep: asks QPay about unpaid sessions around their expiry, once in a while, and stores expiry.
 
 A callback can be lost (QPay gave up, the listener was down). The sweep catches those payments
 without tight polling: each session near its expiry is checked at most once per `recheck`
 interval, across all replicas (the check claims the session with a conditional UPDATE).
+
+It is also the writer of expiry for sessions nobody reads: each pass, after asking QPay about the
+sessions due, it stores EXPIRED for every session still unpaid past its time (session_expiry.py says
+who else writes it, and why no payment recorded at the same moment is ever overwritten).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from paygrant.failure_log import log_failure
 from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import PaymentServiceError
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.session_expiry import expire_overdue_sessions
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,17 @@ class SweepWindow:
     batch: int = 100
 
 
+@dataclass(frozen=True)
+class SweepPass:
+    """What one pass did: sessions checked with QPay, sessions its batch writes stored EXPIRED.
+
+    A check stores the expiry of the session it checked itself, so those are not counted twice.
+    """
+
+    checked: int
+    expired: int
+
+
 class PaymentSweep(BackgroundService):
     """Runs `sweep_once` every `interval` seconds in the background."""
 
@@ -45,8 +61,8 @@ class PaymentSweep(BackgroundService):
         self._window = window
         self._interval = interval
 
-    async def sweep_once(self) -> int:
-        """Checks the sessions now due; returns how many were looked at."""
+    async def sweep_once(self) -> SweepPass:
+        """Checks the sessions now due with QPay, then stores expiry of the overdue ones."""
         w = self._window
         async with self._uow_factory() as uow:
             due = await uow.checkouts.near_expiry(utcnow(), w.lead, w.grace, w.recheck, w.batch)
@@ -58,7 +74,8 @@ class PaymentSweep(BackgroundService):
                 continue
             if session.payment_id is not None:
                 log.info("sweep found the lost payment of session %s", session_id)
-        return len(due)
+        expired = await expire_overdue_sessions(self._uow_factory, utcnow(), w.batch)
+        return SweepPass(checked=len(due), expired=expired)
 
     async def run(self) -> None:
         """A pass every `interval` seconds, forever."""

@@ -1,16 +1,28 @@
-"""The outbox relay: delivers each outbox message to the entitlement service, at least once.
+"""The outbox relay: delivers outbox messages to the entitlement service in batches, at least once.
 
-A message is claimed with FOR UPDATE SKIP LOCKED (PostgreSQL), so many relays can run side by
-side; the lock is held while it is delivered, so a relay that dies mid-delivery releases it and
-another delivers it again (the receiver applies each event id once).
+Claim, commit, deliver, record. A relay leases up to `batch_size` due messages in one short
+transaction (domain.outbox explains the lease), delivers them in one call with no transaction
+open, and records every outcome in another short transaction. Messages of one payment go in the
+order they were written: a claim takes only a payment's oldest unsent message.
+
+Why a lease rather than the row locks of a transaction held open through the call: a lock lives
+only as long as its transaction, so the transaction (and a database connection per relay, and
+the locks of a whole batch) would stay open for as long as the call may take; a slow entitlement
+service would pin connections and hold back vacuum. A lease is a time written on the row: nothing
+stays open while a batch is delivered, and the rows of a relay that died come back to every relay
+when its lease ends. The price is that they wait for that end rather than coming back at once, so
+the lease is kept short, yet longer than a call's timeout: a live relay never outlives its lease
+while it still waits for an answer (and if it ever did, its token no longer matches and it
+records nothing; the receiver applies each event id once either way).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from paygrant.db import utcnow
 from paygrant.failure_log import log_failure
@@ -22,11 +34,17 @@ from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[PaymentEvent], Awaitable[None]]
+# Delivers events in one call: a result per event, None when it was applied, else why not. Raises
+# DeliveryFailed when the whole call failed (nothing was applied).
+DeliverBatch = Callable[[Sequence[PaymentEvent]], Awaitable[Sequence[DeliveryFailed | None]]]
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_LEASE = dt.timedelta(seconds=30)
+DEFAULT_IN_FLIGHT = 2  # batches a relay has on their way at once
 
 
 class OutboxRelay(BackgroundService):
-    """Delivers due messages; woken by wake() after a commit, else polls.
+    """Delivers due messages a batch at a time; woken by wake() after a commit, else polls.
 
     `idle` is set whenever a pass found nothing more to deliver and the relay is about to wait
     with no wake-up pending; wake() clears it.
@@ -35,12 +53,23 @@ class OutboxRelay(BackgroundService):
     name = "outbox-relay"
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, deliver: Deliver, policy: RetryPolicy, poll_seconds: float
+        self,
+        uow_factory: UnitOfWorkFactory,
+        deliver: DeliverBatch,
+        policy: RetryPolicy,
+        poll_seconds: float,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        lease: dt.timedelta = DEFAULT_LEASE,
+        in_flight: int = DEFAULT_IN_FLIGHT,
     ) -> None:
         self._uow_factory = uow_factory
         self._deliver = deliver
         self._policy = policy
         self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._lease = lease
+        self._in_flight = in_flight
         self._wakeup = asyncio.Event()
         self.idle = asyncio.Event()
 
@@ -50,11 +79,35 @@ class OutboxRelay(BackgroundService):
         self._wakeup.set()
 
     async def deliver_due(self) -> int:
-        """Delivers messages until none is due; returns how many were attempted."""
+        """Delivers batches until none is due, up to `in_flight` at once; returns how many messages were attempted.
+
+        While one batch is on its way the next is claimed and sent, so the relay's own database work
+        overlaps the receiver's. Order per payment holds all the same: a message waits in the outbox
+        until the one before it of its payment is recorded sent, whoever carries it.
+        """
         attempted = 0
-        while await self._deliver_one():
-            attempted += 1
-        return attempted
+        delivering: set[asyncio.Task[None]] = set()
+        maybe_more = True  # false after a claim took less than a batch: nothing else was due then
+        try:
+            while True:
+                if maybe_more and len(delivering) < self._in_flight:
+                    claimed = await self.claim()
+                    maybe_more = len(claimed) == self._batch_size
+                    if claimed:
+                        delivering.add(asyncio.create_task(self.deliver(claimed)))
+                        attempted += len(claimed)
+                        continue
+                if not delivering:
+                    return attempted
+                # Full, or nothing due until a batch in flight is recorded (a refund behind its completion).
+                done, delivering = await asyncio.wait(delivering, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                maybe_more = True
+        finally:
+            for task in delivering:
+                task.cancel()
+            await asyncio.gather(*delivering, return_exceptions=True)
 
     async def run(self) -> None:
         """Delivers whatever is due, then waits for a wake-up or the poll interval; forever."""
@@ -69,25 +122,45 @@ class OutboxRelay(BackgroundService):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
             self._wakeup.clear()
 
-    async def _deliver_one(self) -> bool:
+    async def claim(self) -> list[OutboxMessage]:
+        """Leases the next batch of due messages to this relay, and commits the lease."""
+        now = utcnow()
         async with self._uow_factory() as uow:
-            message = await uow.outbox.claim_next(utcnow())
-            if message is None:
-                return False
-            await self._attempt(message)
+            claimed = await uow.outbox.claim_due(now, self._batch_size, now + self._lease)
             await uow.commit()
-            return True
+        return claimed
 
-    async def _attempt(self, message: OutboxMessage) -> None:
-        try:
-            # A message that cannot be decoded must not block the ones behind it: it goes dead at once.
-            await self._deliver(message.event())
-        except (UndecodableMessage, DeliveryFailed) as error:
-            permanent = not isinstance(error, DeliveryFailed) or error.permanent
-            message.record_failure(str(error), permanent, self._policy, utcnow())
-            if message.is_dead:
-                log.error("outbox event %s is dead after %d attempts: %s", message.event_id, message.attempts, error)
+    async def deliver(self, claimed: Sequence[OutboxMessage]) -> None:
+        """Delivers claimed messages in one call, then records the outcome of each in one transaction."""
+        sendable: list[OutboxMessage] = []
+        events: list[PaymentEvent] = []
+        undecodable: list[tuple[OutboxMessage, DeliveryFailed]] = []
+        for message in claimed:
+            try:
+                events.append(message.event())
+            except UndecodableMessage as error:
+                # A message that cannot be decoded must not hold up the rest of its batch: it goes dead at once.
+                undecodable.append((message, DeliveryFailed(str(error), permanent=True)))
             else:
-                log.warning("outbox event %s attempt %d failed: %s", message.event_id, message.attempts, error)
-        else:
-            message.mark_sent(utcnow())
+                sendable.append(message)
+        results: Sequence[DeliveryFailed | None] = []
+        if events:
+            try:
+                results = await self._deliver(events)
+            except DeliveryFailed as failure:
+                log.warning("delivery of %d outbox events failed: %s", len(events), failure)
+                results = [failure] * len(events)
+        now = utcnow()  # one time for the batch: the messages sent together are recorded together
+        for message, result in [*zip(sendable, results, strict=True), *undecodable]:
+            self._record(message, result, now)
+        async with self._uow_factory() as uow:
+            await uow.outbox.record_outcomes(claimed)
+            await uow.commit()
+
+    def _record(self, message: OutboxMessage, failure: DeliveryFailed | None, now: dt.datetime) -> None:
+        if failure is None:
+            message.mark_sent(now)
+            return
+        message.record_failure(str(failure), failure.permanent, self._policy, now)
+        if message.is_dead:
+            log.error("outbox event %s is dead after %d attempts: %s", message.event_id, message.attempts, failure)

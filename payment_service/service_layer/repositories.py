@@ -38,13 +38,19 @@ class CheckoutRepository(Protocol):
         """Stages a new session."""
 
     async def get(self, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
-        """A session by id; `for_update` locks it until commit where the database can."""
+        """A session by id; `for_update` locks it until commit (PostgreSQL's row lock, SQLite's write lock)."""
 
     async def by_idempotency_key(self, key: str) -> CheckoutSession | None:
         """The session a CreateCheckout with this key made, if any."""
 
     async def claim_provider_check(self, session_id: str, now: dt.datetime, interval: dt.timedelta) -> bool:
         """Records that the provider is asked about the session now, unless it was within `interval`."""
+
+    async def expire_overdue(self, now: dt.datetime, *, session_id: str | None = None, limit: int = 1) -> int:
+        """Stores EXPIRED for unpaid sessions past their time (`session_id`, or up to `limit`); returns how many.
+
+        A conditional write: it never overwrites a payment or cancellation committed at the same moment.
+        """
 
     async def near_expiry(
         self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
@@ -73,8 +79,15 @@ class OutboxRepository(Protocol):
     def add(self, event: PaymentEvent, now: dt.datetime) -> None:
         """Stages the event's message; it commits (or not) with everything else."""
 
-    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
-        """The oldest due pending message no other relay holds, locked until commit."""
+    async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
+        """Leases up to `limit` due pending messages until `lease_until`, at most one per payment (its oldest
+        unsent, and only if no older one is dead); each carries the claim's lease_token."""
+
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
+        """Writes the messages' outcomes where their claim (lease_token) still holds them."""
+
+    async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
+        """Deletes up to `limit` messages sent before `cutoff`; returns how many."""
 
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         """How many messages are pending, sent and dead."""

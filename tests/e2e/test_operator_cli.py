@@ -38,10 +38,10 @@ async def test_db_upgrade_then_outbox_status_and_retry_of_a_dead_row(create_pg_d
             uow.outbox.add(event, utcnow())
             await uow.commit()
         async with uow_factory() as uow:
-            message = await uow.outbox.claim_next(utcnow())
-            assert message is not None
+            [message] = await uow.outbox.claim_due(utcnow(), 1, utcnow())
             one_attempt = RetryPolicy(max_attempts=1, base_seconds=1, max_seconds=1)
             message.record_failure("UNAVAILABLE: connection refused", False, one_attempt, utcnow())
+            await uow.outbox.record_outcomes([message])
             await uow.commit()
 
     code, output = await _paygrant(url, "outbox", "status")

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -60,14 +59,6 @@ async def _secret_of(harness: PaymentHarness, session_id: str) -> str:
     return secret
 
 
-async def _pay_silently(harness: PaymentHarness, session_id: str) -> str:
-    """Pays at the simulator with callbacks dropped; returns QPay's payment id."""
-    await harness.sim.set_faults(callback="drop")
-    invoice = (await harness.checkouts.get(session_id)).invoice
-    assert invoice is not None
-    return str((await harness.sim.pay(invoice.invoice_id, Decimal("15000")))["payment_id"])
-
-
 async def _get(base_url: str, **query: str) -> tuple[int, str, dict[str, str]]:
     async with aiohttp.ClientSession() as http, http.get(base_url + CALLBACK_PATH, params=query) as response:
         return response.status, await response.text(), dict(response.headers)
@@ -88,7 +79,7 @@ async def test_success_is_answered_only_for_a_payment_recorded_for_this_session(
 ) -> None:
     session_a = await harness.new_checkout("key-a", "user-a")
     session_b = await harness.new_checkout("key-b", "user-b")
-    paid_b = await _pay_silently(harness, session_b)
+    paid_b = await harness.pay_silently(session_b)
     secret_a, secret_b = await _secret_of(harness, session_a), await _secret_of(harness, session_b)
     assert (await _get(listener, session_id=session_b, secret=secret_b, qpay_payment_id=paid_b))[:2] == (
         200,

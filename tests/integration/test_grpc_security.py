@@ -44,8 +44,10 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
     "/paygrant.payment.v1.PaymentService/CreateCheckout": {Role.GATEWAY},
     "/paygrant.payment.v1.PaymentService/GetCheckout": {Role.GATEWAY, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/CheckPayment": {Role.GATEWAY, Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/CancelCheckout": {Role.GATEWAY, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/GetPayment": {Role.GATEWAY, Role.READER, Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvent": {Role.RELAY},
+    "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvents": {Role.RELAY},
     "/paygrant.entitlement.v1.EntitlementService/CheckOwnership": {Role.READER, Role.GATEWAY, Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/BatchCheckOwnership": {
         Role.READER,
@@ -277,11 +279,10 @@ async def test_the_payment_service_client_applies_events_over_tls_with_its_token
     await client.start()
     try:
         paid = PaidItem(CHECK.item.kind, CHECK.item.id, 25_000)
-        await client.apply(
-            PaymentEvent(
-                str(uuid.uuid4()), EventType.PAYMENT_COMPLETED, "pay-tls", CHECK.user_id, "MNT", (paid,), utcnow()
-            )
+        event = PaymentEvent(
+            str(uuid.uuid4()), EventType.PAYMENT_COMPLETED, "pay-tls", CHECK.user_id, "MNT", (paid,), utcnow()
         )
+        assert await client.apply_events([event]) == [None]
     finally:
         await client.stop()
     ledger_cert, ledger_key = pki.client("ledger")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from sqlalchemy import update
 
 from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database, utcnow
-from payment_service.adapters.orm import SCHEMA
+from payment_service.adapters.orm import SCHEMA, outbox
 from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaidItem, PaymentEvent
@@ -53,9 +54,10 @@ class Recorder:
         self.delivered: list[str] = []
         self.arrived = asyncio.Event()
 
-    async def __call__(self, event: PaymentEvent) -> None:
-        self.delivered.append(event.event_id)
+    async def __call__(self, events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        self.delivered.extend(event.event_id for event in events)
         self.arrived.set()
+        return [None] * len(events)
 
 
 @pytest.fixture
@@ -78,14 +80,15 @@ async def test_two_relays_at_once_deliver_each_row_exactly_once(new_database: Ne
         delivered: Counter[str] = Counter()
         both_busy = asyncio.Barrier(2)
 
-        async def deliver(event: PaymentEvent) -> None:
+        async def deliver(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
             if not delivered:
-                # Each relay holds its first claimed row until the other holds one too: they run side by side.
+                # Each relay holds its first claimed batch until the other holds one too: they run side by side.
                 await asyncio.wait_for(both_busy.wait(), 10)
-            delivered[event.event_id] += 1
+            delivered.update(event.event_id for event in events)
+            return [None] * len(events)
 
-        first = OutboxRelay(_units(first_db), deliver, FAST_RETRY, poll_seconds=1)
-        second = OutboxRelay(_units(second_db), deliver, FAST_RETRY, poll_seconds=1)
+        first = OutboxRelay(_units(first_db), deliver, FAST_RETRY, poll_seconds=1, batch_size=10)
+        second = OutboxRelay(_units(second_db), deliver, FAST_RETRY, poll_seconds=1, batch_size=10)
         counts = await asyncio.gather(first.deliver_due(), second.deliver_due())
 
         assert sorted(delivered) == sorted(event_ids)
@@ -98,7 +101,7 @@ async def test_a_failed_delivery_is_recorded_on_the_row(database: Database) -> N
     uow_factory = _units(database)
     await _enqueue(uow_factory, 1)
 
-    async def unreachable(event: PaymentEvent) -> None:
+    async def unreachable(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
         raise DeliveryFailed("UNAVAILABLE: connection refused")
 
     assert await OutboxRelay(uow_factory, unreachable, FAST_RETRY, poll_seconds=1).deliver_due() == 1
@@ -106,7 +109,7 @@ async def test_a_failed_delivery_is_recorded_on_the_row(database: Database) -> N
     report = await outbox_report(uow_factory)
     assert report.counts == {OutboxStatus.PENDING: 1, OutboxStatus.SENT: 0, OutboxStatus.DEAD: 0}
     async with uow_factory() as uow:
-        assert await uow.outbox.claim_next(utcnow()) is None, "the next attempt waits for the backoff"
+        assert await uow.outbox.claim_due(utcnow(), 10, utcnow()) == [], "the next attempt waits for the backoff"
 
 
 async def test_a_commit_with_outbox_rows_wakes_the_relay_in_its_process(database: Database) -> None:
@@ -147,11 +150,8 @@ async def test_a_relay_in_another_process_wakes_on_notify_not_on_its_poll(new_da
 async def test_an_undecodable_row_goes_dead_and_does_not_block_the_rows_behind_it(database: Database) -> None:
     uow_factory = _units(database)
     [poisoned, healthy] = await _enqueue(uow_factory, 2)
-    async with uow_factory() as uow:
-        row = await uow.outbox.claim_next(utcnow())
-        assert row is not None and row.event_id == poisoned
-        row.payload = {"payment_id": "p"}  # written by a buggy or older version
-        await uow.commit()
+    async with database.engine.begin() as conn:  # written by a buggy or older version
+        await conn.execute(update(outbox).where(outbox.c.event_id == poisoned).values(payload={"payment_id": "p"}))
     recorder = Recorder()
 
     await OutboxRelay(uow_factory, recorder, FAST_RETRY, poll_seconds=1).deliver_due()
@@ -166,9 +166,9 @@ async def test_an_operator_sees_dead_rows_and_sends_them_back_to_the_relay(datab
     uow_factory = _units(database)
     [dead_event, _] = await _enqueue(uow_factory, 2)
 
-    async def refuses_the_first(event: PaymentEvent) -> None:
-        if event.event_id == dead_event:
-            raise DeliveryFailed("FAILED_PRECONDITION: payment of another user", permanent=True)
+    async def refuses_the_first(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        refusal = DeliveryFailed("user_id: payment of another user", permanent=True)
+        return [refusal if event.event_id == dead_event else None for event in events]
 
     await OutboxRelay(uow_factory, refuses_the_first, FAST_RETRY, poll_seconds=1).deliver_due()
     report = await outbox_report(uow_factory)

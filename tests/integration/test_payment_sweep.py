@@ -20,20 +20,13 @@ async def _expire_in(harness: PaymentHarness, session_id: str, delta: dt.timedel
         await uow.commit()
 
 
-async def _pay_without_callback(harness: PaymentHarness, session_id: str) -> None:
-    await harness.sim.set_faults(callback="drop")
-    invoice = (await harness.checkouts.get(session_id)).invoice
-    assert invoice is not None
-    await harness.sim.pay(invoice.invoice_id)
-
-
 async def test_sweep_records_a_paid_session_near_expiry_whose_callback_was_lost(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
-    await _pay_without_callback(harness, session_id)
+    await harness.pay_silently(session_id)
     await _expire_in(harness, session_id, dt.timedelta(minutes=1))
     sweep = PaymentSweep(harness.uow_factory, harness.confirmation, WINDOW, interval=60)
 
-    assert await sweep.sweep_once() == 1
+    assert (await sweep.sweep_once()).checked == 1
 
     assert (await harness.checkouts.get(session_id)).status is CheckoutStatus.PAID
     assert await harness.count("payments") == 1 and await harness.count("outbox") == 1
@@ -42,7 +35,7 @@ async def test_sweep_records_a_paid_session_near_expiry_whose_callback_was_lost(
 async def test_sweep_honours_a_payment_made_after_expiry(harness: PaymentHarness) -> None:
     session_id = await harness.new_checkout()
     await _expire_in(harness, session_id, -dt.timedelta(minutes=10))
-    await _pay_without_callback(harness, session_id)
+    await harness.pay_silently(session_id)
 
     await PaymentSweep(harness.uow_factory, harness.confirmation, WINDOW, interval=60).sweep_once()
 
@@ -57,7 +50,7 @@ async def test_sweep_leaves_sessions_far_from_expiry_and_rechecks_sparsely(harne
     await _expire_in(harness, long_gone, -dt.timedelta(hours=2))
     sweep = PaymentSweep(harness.uow_factory, harness.confirmation, WINDOW, interval=60)
 
-    looked_at = [await sweep.sweep_once() for _ in range(3)]
+    looked_at = [(await sweep.sweep_once()).checked for _ in range(3)]
 
     assert looked_at == [1, 0, 0], "only the session near expiry, and only once per recheck interval"
     assert harness.simulator.state.requests["payment_check"] == 1

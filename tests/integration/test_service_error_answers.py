@@ -65,6 +65,7 @@ class RunningServices:
     priced_session: str
     free_payment: str
     callback_url: str  # the priced session's callback, as QPay calls it (its secret included)
+    cancelled_session: str = ""  # cancelled by the first call; cancelling it again changes nothing
 
     def calls(self) -> dict[str, Call]:
         """One valid call of every RPC of both services, by `Service/Method`."""
@@ -84,6 +85,9 @@ class RunningServices:
                 ppb.CheckPaymentRequest(session_id=self.priced_session)
             ),
             "PaymentService/GetPayment": lambda: p.GetPayment(ppb.GetPaymentRequest(payment_id=self.free_payment)),
+            "PaymentService/CancelCheckout": lambda: p.CancelCheckout(
+                ppb.CancelCheckoutRequest(session_id=self.cancelled_session)
+            ),
             "EntitlementService/ApplyPaymentEvent": lambda: e.ApplyPaymentEvent(
                 epb.ApplyPaymentEventRequest(
                     event_id=str(uuid.uuid4()),
@@ -92,6 +96,20 @@ class RunningServices:
                     user_id="granted",
                     items=[paid_item],
                     occurred_at=to_timestamp(utcnow()),
+                )
+            ),
+            "EntitlementService/ApplyPaymentEvents": lambda: e.ApplyPaymentEvents(
+                epb.ApplyPaymentEventsRequest(
+                    events=[
+                        epb.ApplyPaymentEventRequest(
+                            event_id=str(uuid.uuid4()),
+                            type=epb.PAYMENT_EVENT_TYPE_COMPLETED,
+                            payment_id=uuid.uuid4().hex,
+                            user_id="granted",
+                            items=[paid_item],
+                            occurred_at=to_timestamp(utcnow()),
+                        )
+                    ]
                 )
             ),
             "EntitlementService/CheckOwnership": lambda: e.CheckOwnership(
@@ -199,12 +217,16 @@ async def services(private_server: PrivatePostgres) -> AsyncIterator[RunningServ
             priced = await payment.CreateCheckout(
                 ppb.CreateCheckoutRequest(idempotency_key="priced", user_id="payer", items=[COURSE])
             )
+            to_cancel = await payment.CreateCheckout(
+                ppb.CreateCheckoutRequest(idempotency_key="to-cancel", user_id="quitter", items=[COURSE])
+            )
             yield RunningServices(
                 payment=payment,
                 entitlement=EntitlementServiceStub(entitlement_channel),
                 priced_session=priced.session_id,
                 free_payment=free.payment_id,
                 callback_url=await _paid_callback(SimulatorControl(simulator.base_url), priced.invoice.invoice_id),
+                cancelled_session=to_cancel.session_id,
             )
     finally:
         await payment_app.stop()

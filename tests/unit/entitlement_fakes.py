@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from entitlement_service.domain.admin_action import AdminAction
 from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery
-from entitlement_service.domain.errors import AdminActionRecorded, ConcurrentChange, DuplicateEvent
+from entitlement_service.domain.errors import AdminActionRecorded, ConcurrentChange
 from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.history import HistoryQuery
+from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef, Purchase
 from entitlement_service.service_layer.ownership_cache import CacheLookup
 from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -44,10 +45,13 @@ class FakeInbox:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
 
-    async def record_event(self, event: PaymentEvent, received_at: dt.datetime) -> None:
-        if event.event_id in self.tables.inbox:
-            raise DuplicateEvent(f"event {event.event_id} was applied before")
-        self.tables.inbox.add(event.event_id)
+    async def record_new(self, events: Sequence[PaymentEvent], received_at: dt.datetime) -> set[str]:
+        new = {event.event_id for event in events} - self.tables.inbox
+        self.tables.inbox.update(new)
+        return new
+
+    async def withdraw(self, event_ids: Collection[str]) -> None:
+        self.tables.inbox.difference_update(event_ids)
 
 
 class FakePurchaseRepository:
@@ -57,8 +61,16 @@ class FakePurchaseRepository:
     async def lock_buyer(self, user_id: str) -> None:
         """One task at a time: nothing to lock."""
 
-    async def purchases_of_payment(self, payment_id: str) -> list[Purchase]:
-        return [p for p in self.tables.purchases if p.payment_id == payment_id]
+    async def lock_buyers(self, user_ids: Iterable[str]) -> None:
+        """One task at a time: nothing to lock."""
+
+    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
+        return {
+            payment_id: [p for p in self.tables.purchases if p.payment_id == payment_id] for payment_id in payment_ids
+        }
+
+    async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
+        return {(user_id, item): await self.active_purchases(user_id, item) for user_id, item in holdings}
 
     async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
         return [p for p in self.tables.purchases if p.user_id == user_id and p.item == item and p.is_active]
@@ -91,11 +103,13 @@ class FakePurchaseRepository:
         ]
         return sorted(found, key=lambda p: (p.purchased_at, p.id), reverse=True)[: query.page_size + 1]
 
-    async def is_refund_marked(self, payment_id: str) -> bool:
-        return payment_id in self.tables.refund_marks
+    async def refund_marked(self, payment_ids: Collection[str]) -> set[str]:
+        return self.tables.refund_marks & set(payment_ids)
 
-    async def mark_refund(self, payment_id: str, event_id: str, at: dt.datetime) -> None:
-        self.tables.refund_marks.add(payment_id)
+    async def mark_refunds(self, marks: Mapping[str, str], at: dt.datetime) -> None:
+        if self.tables.refund_marks & set(marks):
+            raise ConcurrentChange("the payment was marked refunded concurrently")
+        self.tables.refund_marks.update(marks)
 
 
 class FakeEntitlementRepository:
@@ -103,10 +117,14 @@ class FakeEntitlementRepository:
         self.tables = tables
 
     async def put(self, user_id: str, item: ItemRef, entitlement: Entitlement | None) -> None:
-        if entitlement is None:
-            self.tables.entitlements.pop((user_id, item), None)
-        else:
-            self.tables.entitlements[user_id, item] = entitlement
+        await self.put_many({(user_id, item): entitlement})
+
+    async def put_many(self, derived: Mapping[Holding, Entitlement | None]) -> None:
+        for holding, entitlement in derived.items():
+            if entitlement is None:
+                self.tables.entitlements.pop(holding, None)
+            else:
+                self.tables.entitlements[holding] = entitlement
 
     async def ownership_of(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         found = self.tables.entitlements
@@ -178,6 +196,10 @@ class FakeOwnershipCache:
 
     async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
         self.answers.update(answers)
+
+    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+        for user_id in user_ids:
+            await self.invalidate_user(user_id)
 
     async def invalidate_user(self, user_id: str) -> None:
         self.invalidated.append(user_id)

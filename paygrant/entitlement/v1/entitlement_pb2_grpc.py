@@ -40,6 +40,11 @@ class EntitlementServiceStub:
                 request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventRequest.SerializeToString,
                 response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventResponse.FromString,
                 _registered_method=True)
+        self.ApplyPaymentEvents = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvents',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsResponse.FromString,
+                _registered_method=True)
         self.CheckOwnership = channel.unary_unary(
                 '/paygrant.entitlement.v1.EntitlementService/CheckOwnership',
                 request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.CheckOwnershipRequest.SerializeToString,
@@ -89,6 +94,18 @@ class EntitlementServiceServicer:
     def ApplyPaymentEvent(self, request, context):
         """Applies a payment completion or refund. Idempotent by event_id: a repeated event
         changes nothing and succeeds with duplicate = true.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPaymentEvents(self, request, context):
+        """Applies up to 1,000 payment events in one database transaction, in the order given, and
+        answers one result per event in that order. The inbox still decides each event on its
+        own: an event applied before is reported duplicate, and an event that is invalid or that
+        its payment's records refuse gets its own error in its result; neither blocks nor rolls
+        back the others. Whole-call failures (UNAVAILABLE, ABORTED) apply nothing: send the
+        batch again. What the outbox relay calls.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,6 +184,11 @@ def add_EntitlementServiceServicer_to_server(servicer, server):
                     request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventRequest.FromString,
                     response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventResponse.SerializeToString,
             ),
+            'ApplyPaymentEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPaymentEvents,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsResponse.SerializeToString,
+            ),
             'CheckOwnership': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckOwnership,
                     request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.CheckOwnershipRequest.FromString,
@@ -236,6 +258,33 @@ class EntitlementService:
             '/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvent',
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventRequest.SerializeToString,
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPaymentEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvents',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.ApplyPaymentEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,13 @@ class PaymentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PAYMENT_STATUS_UNSPECIFIED: _ClassVar[PaymentStatus]
     PAYMENT_STATUS_PAID: _ClassVar[PaymentStatus]
     PAYMENT_STATUS_REFUNDED: _ClassVar[PaymentStatus]
+
+class PaymentOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PAYMENT_OUTCOME_UNSPECIFIED: _ClassVar[PaymentOutcome]
+    PAYMENT_OUTCOME_GRANTED: _ClassVar[PaymentOutcome]
+    PAYMENT_OUTCOME_SHORT: _ClassVar[PaymentOutcome]
+    PAYMENT_OUTCOME_DUPLICATE: _ClassVar[PaymentOutcome]
 CHECKOUT_STATUS_UNSPECIFIED: CheckoutStatus
 CHECKOUT_STATUS_PENDING: CheckoutStatus
 CHECKOUT_STATUS_PAID: CheckoutStatus
@@ -32,6 +39,10 @@ CHECKOUT_STATUS_CANCELLED: CheckoutStatus
 PAYMENT_STATUS_UNSPECIFIED: PaymentStatus
 PAYMENT_STATUS_PAID: PaymentStatus
 PAYMENT_STATUS_REFUNDED: PaymentStatus
+PAYMENT_OUTCOME_UNSPECIFIED: PaymentOutcome
+PAYMENT_OUTCOME_GRANTED: PaymentOutcome
+PAYMENT_OUTCOME_SHORT: PaymentOutcome
+PAYMENT_OUTCOME_DUPLICATE: PaymentOutcome
 
 class Product(_message.Message):
     __slots__ = ("item", "title", "amount", "currency", "active", "updated_at")
@@ -112,7 +123,7 @@ class Invoice(_message.Message):
     def __init__(self, invoice_id: _Optional[str] = ..., qr_text: _Optional[str] = ..., qr_image: _Optional[str] = ..., short_url: _Optional[str] = ..., deeplinks: _Optional[_Iterable[_Union[Deeplink, _Mapping]]] = ...) -> None: ...
 
 class Checkout(_message.Message):
-    __slots__ = ("session_id", "status", "amount", "currency", "invoice", "expires_at", "user_id", "lines", "created_at", "payment_id")
+    __slots__ = ("session_id", "status", "amount", "currency", "invoice", "expires_at", "user_id", "lines", "created_at", "payment_id", "received_amount", "cancelled_at")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +134,8 @@ class Checkout(_message.Message):
     LINES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_AT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     status: CheckoutStatus
     amount: int
@@ -133,7 +146,9 @@ class Checkout(_message.Message):
     lines: _containers.RepeatedCompositeFieldContainer[CheckoutLine]
     created_at: _timestamp_pb2.Timestamp
     payment_id: str
-    def __init__(self, session_id: _Optional[str] = ..., status: _Optional[_Union[CheckoutStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_id: _Optional[str] = ...) -> None: ...
+    received_amount: int
+    cancelled_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., status: _Optional[_Union[CheckoutStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_id: _Optional[str] = ..., received_amount: _Optional[int] = ..., cancelled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetCheckoutRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -147,6 +162,12 @@ class CheckPaymentRequest(_message.Message):
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
+class CancelCheckoutRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
 class GetPaymentRequest(_message.Message):
     __slots__ = ("payment_id",)
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -154,7 +175,7 @@ class GetPaymentRequest(_message.Message):
     def __init__(self, payment_id: _Optional[str] = ...) -> None: ...
 
 class Payment(_message.Message):
-    __slots__ = ("payment_id", "qpay_payment_id", "session_id", "user_id", "status", "amount", "currency", "lines", "paid_at")
+    __slots__ = ("payment_id", "qpay_payment_id", "session_id", "user_id", "status", "amount", "currency", "lines", "paid_at", "outcome", "late", "overpaid", "refund_due")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     QPAY_PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +185,10 @@ class Payment(_message.Message):
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     PAID_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    OVERPAID_FIELD_NUMBER: _ClassVar[int]
+    REFUND_DUE_FIELD_NUMBER: _ClassVar[int]
     payment_id: str
     qpay_payment_id: str
     session_id: str
@@ -173,4 +198,8 @@ class Payment(_message.Message):
     currency: str
     lines: _containers.RepeatedCompositeFieldContainer[CheckoutLine]
     paid_at: _timestamp_pb2.Timestamp
-    def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    outcome: PaymentOutcome
+    late: bool
+    overpaid: bool
+    refund_due: bool
+    def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[PaymentOutcome, str]] = ..., late: _Optional[bool] = ..., overpaid: _Optional[bool] = ..., refund_due: _Optional[bool] = ...) -> None: ...

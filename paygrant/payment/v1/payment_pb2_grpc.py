@@ -61,6 +61,11 @@ class PaymentServiceStub:
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CheckPaymentRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
                 _registered_method=True)
+        self.CancelCheckout = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/CancelCheckout',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
+                _registered_method=True)
         self.GetPayment = channel.unary_unary(
                 '/paygrant.payment.v1.PaymentService/GetPayment',
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
@@ -97,7 +102,8 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckout(self, request, context):
-        """Returns a checkout session as it is recorded now.
+        """Returns a checkout session as it is recorded now. A session found past its
+        expires_at and still unpaid is stored EXPIRED before it is returned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,6 +112,19 @@ class PaymentServiceServicer:
     def CheckPayment(self, request, context):
         """Asks QPay once whether the session's invoice has been paid (the "I have paid"
         button) and records the payment if so. Returns the session afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCheckout(self, request, context):
+        """Cancels the session's QPay invoice, so it can no longer be paid, then the session:
+        PENDING or EXPIRED becomes CANCELLED. Cancelling a cancelled session changes nothing
+        and answers it as it is. FAILED_PRECONDITION for a PAID session, for one that has
+        received part of its amount (it can be paid in full, not cancelled), and when QPay
+        answers that the invoice is paid (its payment is recorded first, so the session is
+        then PAID). NOT_FOUND for an unknown session; UNAVAILABLE, with nothing changed, when
+        QPay cannot be reached. A payment that still arrives later is honoured (see Payment.late).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,6 +163,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
             'CheckPayment': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckPayment,
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CheckPaymentRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.SerializeToString,
+            ),
+            'CancelCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCheckout,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.SerializeToString,
             ),
             'GetPayment': grpc.unary_unary_rpc_method_handler(
@@ -288,6 +312,33 @@ class PaymentService:
             target,
             '/paygrant.payment.v1.PaymentService/CheckPayment',
             paygrant_dot_payment_dot_v1_dot_payment__pb2.CheckPaymentRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/CancelCheckout',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.SerializeToString,
             paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
             options,
             channel_credentials,

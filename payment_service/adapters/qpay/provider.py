@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from payment_service.adapters.qpay.client import PAGE_LIMIT_MAX, QPayClient
 from payment_service.adapters.qpay.errors import QPayError, QPayNotFound, qpay_failure
 from payment_service.adapters.qpay.models import InvoiceRequest, QPayPayment
-from payment_service.domain.checkout import CheckoutSession, Invoice
+from payment_service.domain.checkout import CheckoutSession, Invoice, InvoiceAlreadyPaid
 from payment_service.domain.errors import UnknownPayment
 from payment_service.domain.money import to_major
 from payment_service.domain.payment import ReportedPayment
@@ -22,6 +22,9 @@ from payment_service.domain.payment import ReportedPayment
 # QPay's limits on the free-text fields of an invoice.
 RECEIVER_CODE_MAX = 45
 DESCRIPTION_MAX = 255
+# QPay's answers (400) to cancelling an invoice that is no longer open.
+INVOICE_ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"
+INVOICE_PAID = "INVOICE_PAID"
 
 
 @contextlib.contextmanager
@@ -66,9 +69,20 @@ class QPayProvider:
         return Invoice(created.invoice_id, created.qr_text, created.qr_image, created.short_url, deeplinks)
 
     async def cancel_invoice(self, invoice_id: str) -> None:
-        """Cancels an unpaid invoice."""
-        with _translated(f"cancel invoice {invoice_id}"):
+        """Makes the invoice unpayable: done when QPay cancels it, or has it cancelled or unknown already.
+
+        InvoiceAlreadyPaid when QPay refuses because the invoice is paid.
+        """
+        try:
             await self._client.cancel_invoice(invoice_id)
+        except QPayNotFound:
+            return  # QPay has no such invoice, so nobody can pay it
+        except QPayError as error:
+            if error.code == INVOICE_ALREADY_CANCELLED:
+                return
+            if error.code == INVOICE_PAID:
+                raise InvoiceAlreadyPaid(f"QPay refused to cancel invoice {invoice_id}: it is paid") from error
+            raise qpay_failure(f"cancel invoice {invoice_id}", error) from error
 
     async def get_payment(self, payment_id: str) -> ReportedPayment:
         """QPay's report of one payment; UnknownPayment when QPay has none."""
