@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg
+from redis.asyncio import Redis
 
 from paygrant.grpc_channel import ChannelSecurity
 from paygrant.health_probe import is_serving
@@ -94,6 +95,19 @@ async def entitlement_child(
         yield target, child
     finally:
         await stop_child(child)
+        if redis_url and redis_prefix is None:  # a prefix of our own: nobody else's keys
+            await drop_keys(redis_url, env["PAYGRANT_REDIS_KEY_PREFIX"])
+
+
+async def drop_keys(redis_url: str, prefix: str) -> None:
+    """Deletes every key under `prefix`, so benchmark runs do not pile up in Redis."""
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await redis.delete(*keys[start : start + 1000])
+    finally:
+        await redis.aclose()
 
 
 async def eventually_serving(target: str, security: ChannelSecurity | None = None, within: float = 30.0) -> None:

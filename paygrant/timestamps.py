@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -25,3 +26,8 @@ def from_timestamp(stamp: Timestamp) -> dt.datetime:
     """An aware UTC datetime of a Timestamp."""
     value: dt.datetime = stamp.ToDatetime(tzinfo=dt.UTC)
     return value
+
+
+def time_field(request: Message, name: str) -> dt.datetime | None:
+    """The Timestamp field `name` of a request as a UTC datetime, or None when unset."""
+    return from_timestamp(getattr(request, name)) if request.HasField(name) else None

@@ -20,6 +20,7 @@ from payment_service.adapters.orm import SCHEMA
 from payment_service.adapters.outbox_notifications import OutboxNotifications
 from payment_service.adapters.qpay.client import QPayClient
 from payment_service.adapters.qpay.provider import QPayProvider
+from payment_service.adapters.redis_session_cache import RedisSessionCache
 from payment_service.domain.callback import CALLBACK_PATH
 from payment_service.domain.outbox import RetryPolicy
 from payment_service.entrypoints.callback_http import create_callback_app
@@ -30,6 +31,7 @@ from payment_service.service_layer.outbox_retention import OutboxRetention
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_sweep import PaymentSweep, SweepWindow
 from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from payment_service.settings import PaymentSettings
 
@@ -55,6 +57,8 @@ class PaymentApp(ServiceApp):
         self._serve = serve
         self._run_relay = settings.relay_enabled if relay is None else relay
         self.relay: OutboxRelay | None = None
+        # GetCheckout's cache; a RedisSessionCache (whose `fallbacks` count its failures) when Redis is set.
+        self.session_cache: SessionCache = NO_SESSION_CACHE
 
     async def stop(self) -> None:
         """Stops everything that was started, newest first; safe to call more than once."""
@@ -105,8 +109,9 @@ class PaymentApp(ServiceApp):
         await qpay.start()
         self._started.push_async_callback(qpay.close)
         provider = QPayProvider(qpay, s.qpay_invoice_code)
+        cache = self.session_cache = self._session_cache()
         confirmation = PaymentConfirmation(
-            uow_factory, provider, dt.timedelta(seconds=s.check_payment_interval_seconds)
+            uow_factory, provider, dt.timedelta(seconds=s.check_payment_interval_seconds), cache
         )
         callback_base_url = await self._start_callback_listener(confirmation)
         checkouts = Checkouts(
@@ -114,8 +119,9 @@ class PaymentApp(ServiceApp):
             provider,
             entitlements,
             CheckoutConfig(callback_base_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
+            cache,
         )
-        cancellation = CheckoutCancellation(uow_factory, provider, confirmation)
+        cancellation = CheckoutCancellation(uow_factory, provider, confirmation, cache)
         grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
@@ -138,6 +144,17 @@ class PaymentApp(ServiceApp):
             )
             await self._component(PaymentSweep(uow_factory, confirmation, window, s.sweep_interval_seconds))
         log.info("payment service: %s", ", ".join(f"{label} on {address}" for label, address in self.listening.items()))
+
+    def _session_cache(self) -> SessionCache:
+        """Redis when configured (not pinged at start: while Redis is down the database answers)."""
+        s = self.settings
+        if s.redis_url is None:
+            return NO_SESSION_CACHE
+        cache = RedisSessionCache.connect(
+            s.redis_url, s.redis_key_prefix, s.session_cache_ttl_seconds, s.session_cache_pending_ttl_seconds
+        )
+        self._started.push_async_callback(cache.aclose)
+        return cache
 
     async def _start_callback_listener(self, confirmation: PaymentConfirmation) -> str:
         """Starts the HTTP listener QPay calls back; returns the base URL to give QPay."""

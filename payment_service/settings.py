@@ -61,6 +61,13 @@ class PaymentSettings(EntitlementClientSettings):
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     outbox_prune_batch_size: int = Field(default=500, ge=1)
     outbox_prune_interval_seconds: float = Field(default=60.0, gt=0)
+    # Session cache for GetCheckout; every read goes to the database when unset (the database is the truth).
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(default="paygrant", pattern=r"^[^\s]{1,64}$")
+    # PAID sessions stay cached this long; others this long at most, which bounds how long a state
+    # cached across a Redis flush or outage can lag behind the database (redis_session_cache.py).
+    session_cache_ttl_seconds: float = Field(default=900.0, gt=0)
+    session_cache_pending_ttl_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _lease_outlives_a_call(self) -> Self:

@@ -9,13 +9,12 @@ PurchaseKey the purchase stream resumes from), so a token is refused with filter
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from entitlement_service.domain.errors import InvalidRequest
 from entitlement_service.domain.purchase import PurchaseStatus
 from entitlement_service.domain.purchase_stream import PurchaseKey
+from paygrant import keyset
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,12 @@ class HistoryQuery:
 
     def filters_digest(self) -> str:
         """What a token remembers of the filters, so it is refused with others."""
-        filters = json.dumps([self.user_id, self.kind, self.status], separators=(",", ":"))
-        return hashlib.sha256(filters.encode()).hexdigest()[:16]
+        return keyset.filters_digest(self.user_id, self.kind, self.status)
 
 
 def page_token(query: HistoryQuery, last: PurchaseKey) -> str:
     """The token of the page after `last`, for the same filters: the filters' digest, then the key's token."""
-    return f"{query.filters_digest()}.{last.token()}"
+    return keyset.page_token(query.filters_digest(), last.token())
 
 
 def after_token(query: HistoryQuery, token: str) -> HistoryQuery:
@@ -46,8 +44,8 @@ def after_token(query: HistoryQuery, token: str) -> HistoryQuery:
     """
     if not token:
         return query
-    digest, _, key_token = token.partition(".")
-    key = PurchaseKey.from_token(key_token) if digest == query.filters_digest() else None
+    key_token = keyset.page_key_token(token, query.filters_digest())
+    key = PurchaseKey.from_token(key_token) if key_token is not None else None
     if key is None:
         raise InvalidRequest("page_token", "is not a page token of this query")
     return HistoryQuery(query.user_id, query.kind, query.status, query.page_size, key)

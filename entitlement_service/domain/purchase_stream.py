@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from dataclasses import dataclass
 
 from entitlement_service.domain.purchase import Purchase
-from paygrant.contract_rules import id_problem
-
-_SEPARATOR = "|"
-# Longer tokens were never made here: refused before any decoding.
-_MAX_TOKEN_LENGTH = 512
+from paygrant.keyset import key_token, parse_key_token
 
 
 @dataclass(frozen=True, order=True)
@@ -29,23 +23,13 @@ class PurchaseKey:
 
     def token(self) -> str:
         """The opaque text a caller passes back to resume after this purchase."""
-        plain = f"{self.purchased_at.astimezone(dt.UTC).isoformat()}{_SEPARATOR}{self.purchase_id}"
-        return base64.urlsafe_b64encode(plain.encode()).decode()
+        return key_token(self.purchased_at, self.purchase_id)
 
     @classmethod
     def from_token(cls, token: str) -> PurchaseKey | None:
         """The key a token() made, or None when `token` is not one."""
-        if len(token) > _MAX_TOKEN_LENGTH:
-            return None
-        try:
-            plain = base64.urlsafe_b64decode(token.encode("ascii")).decode()
-            when, separator, purchase_id = plain.partition(_SEPARATOR)
-            purchased_at = dt.datetime.fromisoformat(when)
-        except (ValueError, binascii.Error):  # UnicodeError is a ValueError
-            return None
-        if not separator or id_problem(purchase_id) or purchased_at.utcoffset() != dt.timedelta(0):
-            return None
-        return cls(purchased_at, purchase_id)
+        key = parse_key_token(token)
+        return None if key is None else cls(*key)
 
 
 @dataclass(frozen=True)

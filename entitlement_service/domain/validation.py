@@ -16,7 +16,7 @@ from entitlement_service.domain.history import HistoryQuery, after_token
 from entitlement_service.domain.purchase import ItemRef, PurchaseStatus, Source
 from entitlement_service.domain.purchase_stream import PurchaseKey, StreamQuery
 from entitlement_service.domain.stats import Granularity, StatsQuery
-from paygrant import contract_rules
+from paygrant import contract_rules, keyset
 from paygrant.contract_rules import KIND_PATTERN, PLAIN_ID_PATTERN, EventType
 
 # Newline-joined lists of plain ids, and of kinds: a batch checked in one match per field.
@@ -190,11 +190,7 @@ def require_time_range(
 
 def require_size(value: int, field: str, high: int, default: int) -> int:
     """A count the caller may leave at 0 for `default`; else 1 to `high`."""
-    if value == 0:
-        return default
-    if not 1 <= value <= high:
-        raise InvalidRequest(field, f"must be 1 to {high} (0 for {default}), got {value}")
-    return value
+    return keyset.require_size(value, field, high, default, InvalidRequest)
 
 
 def parse_stats_query(

@@ -1,11 +1,8 @@
-"""The analytics RPCs' messages: optional times in, PeriodStats and PurchaseBatch out."""
+"""The analytics RPCs' messages: PeriodStats and PurchaseBatch."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-
-from google.protobuf.message import Message
 
 from entitlement_service.domain.purchase import Purchase
 from entitlement_service.domain.purchase_stream import PurchaseKey
@@ -13,14 +10,9 @@ from entitlement_service.domain.stats import Granularity, PeriodStats, Tally
 from entitlement_service.entrypoints.purchase_messages import SOURCES, purchase_message
 from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
-from paygrant.timestamps import from_timestamp, to_timestamp
+from paygrant.timestamps import to_timestamp
 
 GRANULARITIES = {pb.GRANULARITY_DAY: Granularity.DAY, pb.GRANULARITY_MONTH: Granularity.MONTH}
-
-
-def time_field(request: Message, name: str) -> dt.datetime | None:
-    """The Timestamp field `name` of a request as a UTC datetime, or None when unset."""
-    return from_timestamp(getattr(request, name)) if request.HasField(name) else None
 
 
 def batch_message(batch: Sequence[Purchase]) -> pb.PurchaseBatch:

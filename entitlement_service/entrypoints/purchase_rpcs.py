@@ -16,7 +16,7 @@ from entitlement_service.domain.validation import (
     parse_stats_query,
     parse_stream_query,
 )
-from entitlement_service.entrypoints.analytics_messages import GRANULARITIES, batch_message, period_message, time_field
+from entitlement_service.entrypoints.analytics_messages import GRANULARITIES, batch_message, period_message
 from entitlement_service.entrypoints.purchase_messages import purchase_message
 from entitlement_service.entrypoints.servicer_base import ERRORS, ServicerBase
 from entitlement_service.service_layer.grant_entitlement import grant_entitlement
@@ -26,6 +26,7 @@ from entitlement_service.service_layer.purchase_stream import stream_purchases
 from entitlement_service.service_layer.revoke_entitlement import revoke_entitlement
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.grpc_errors import translate_errors, translate_stream_errors
+from paygrant.timestamps import time_field
 
 # Enum numbers a request may carry, and what each means; any other number is refused naming its field.
 GRANT_SOURCES: dict[int, Source | None] = {

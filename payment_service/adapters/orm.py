@@ -118,7 +118,9 @@ payments = Table(
     Column("overpaid", Boolean, nullable=False, server_default=false()),
     Column("refund_due", Boolean, nullable=False, server_default=false()),
     Index("ix_payments_session_id", "session_id"),
-    Index("ix_payments_paid_at", "paid_at"),
+    # ListPayments and StreamPayments read by keyset over (paid_at, id), per user or not (migration 0006).
+    Index("ix_payments_paid_at_id", "paid_at", "id"),
+    Index("ix_payments_user_id_paid_at_id", "user_id", "paid_at", "id"),
 )
 
 outbox = Table(

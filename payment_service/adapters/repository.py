@@ -9,9 +9,11 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.adapters.orm import checkout_sessions, payments, products
+from payment_service.adapters.payment_listing import payment_batch, payment_page
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
 from payment_service.domain.payment import Payment
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 
 
 class SqlCatalogRepository:
@@ -156,3 +158,11 @@ class SqlPaymentRepository:
         """A payment by QPay's id."""
         query = select(Payment).where(payments.c.qpay_payment_id == qpay_payment_id)
         return (await self._session.scalars(query)).one_or_none()
+
+    async def page(self, query: PaymentListQuery) -> list[Payment]:
+        """Up to page_size + 1 payments matching the query, newest first (see adapters.payment_listing)."""
+        return await payment_page(self._session, query)
+
+    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
+        """Up to `limit` payments paid in [start, end) after `after`, oldest first (see adapters.payment_listing)."""
+        return await payment_batch(self._session, start, end, after, limit)

@@ -2,41 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
 
 from paygrant.common.v1 import common_pb2
-from paygrant.grpc_errors import translate_errors
+from paygrant.grpc_errors import translate_errors, translate_stream_errors
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.timestamps import to_timestamp
 from payment_service.domain import errors
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.payment import Payment
+from payment_service.domain.payment_listing import PaymentKey
+from payment_service.entrypoints.payment_listing_messages import list_query, stream_query
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.payment_listing import list_payments, stream_payments
 from payment_service.service_layer.queries import get_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-handles_errors = translate_errors(
-    {
-        errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-        errors.NotFound: grpc.StatusCode.NOT_FOUND,
-        errors.AlreadyRecorded: grpc.StatusCode.ABORTED,  # a concurrent write won; retrying succeeds
-        errors.Conflict: grpc.StatusCode.ALREADY_EXISTS,
-        errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-        errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
-        errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
-        errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
-        errors.UpstreamRejected: grpc.StatusCode.INTERNAL,
-        errors.PaymentServiceError: grpc.StatusCode.INTERNAL,
-    }
-)
+ERRORS: dict[type[Exception], grpc.StatusCode] = {
+    errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyRecorded: grpc.StatusCode.ABORTED,  # a concurrent write won; retrying succeeds
+    errors.Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+    errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.UpstreamRejected: grpc.StatusCode.INTERNAL,
+    errors.PaymentServiceError: grpc.StatusCode.INTERNAL,
+}
+handles_errors = translate_errors(ERRORS)
+handles_stream_errors = translate_stream_errors(ERRORS)
 
 
 def item_ref(message: common_pb2.ItemRef) -> ItemRef:
@@ -89,7 +93,8 @@ def _checkout(session: CheckoutSession) -> payment_pb2.Checkout:
     )
 
 
-def _payment(payment: Payment, session: CheckoutSession) -> payment_pb2.Payment:
+def _payment(payment: Payment, session: CheckoutSession | None) -> payment_pb2.Payment:
+    """A Payment message; its lines are those of `session`, empty when None (listings do not load sessions)."""
     return payment_pb2.Payment(
         payment_id=payment.id,
         qpay_payment_id=payment.qpay_payment_id or "",
@@ -98,7 +103,7 @@ def _payment(payment: Payment, session: CheckoutSession) -> payment_pb2.Payment:
         status=payment_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.value}"),
         amount=payment.amount,
         currency=payment.currency,
-        lines=_lines(session.lines),
+        lines=_lines(session.lines) if session is not None else [],
         paid_at=to_timestamp(payment.paid_at),
         outcome=payment_pb2.PaymentOutcome.Value(f"PAYMENT_OUTCOME_{payment.outcome.value}"),
         late=payment.late,
@@ -162,3 +167,21 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:
         payment, session = await get_payment(request.payment_id, self._uow_factory)
         return _payment(payment, session)
+
+    @handles_errors
+    async def ListPayments(
+        self, request: payment_pb2.ListPaymentsRequest, context: Context
+    ) -> payment_pb2.ListPaymentsResponse:
+        page = await list_payments(list_query(request), self._uow_factory)
+        return payment_pb2.ListPaymentsResponse(
+            payments=[_payment(p, None) for p in page.payments], next_page_token=page.next_page_token
+        )
+
+    @handles_stream_errors
+    async def StreamPayments(
+        self, request: payment_pb2.StreamPaymentsRequest, context: Context
+    ) -> AsyncIterator[payment_pb2.PaymentBatch]:
+        async for batch in stream_payments(stream_query(request), self._uow_factory):
+            yield payment_pb2.PaymentBatch(
+                payments=[_payment(p, None) for p in batch], last_key=PaymentKey.of(batch[-1]).token()
+            )

@@ -14,7 +14,7 @@ from typing import Protocol
 from paygrant.db import utcnow
 from payment_service.domain.callback import callback_url, hash_secret, new_secret
 from payment_service.domain.catalog import ItemRef
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus
 from payment_service.domain.errors import (
     AlreadyRecorded,
     Conflict,
@@ -25,6 +25,7 @@ from payment_service.domain.errors import (
 )
 from payment_service.domain.validation import require_id
 from payment_service.service_layer.payment_provider import PaymentProvider
+from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.session_expiry import current_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -81,11 +82,13 @@ class Checkouts:
         provider: PaymentProvider,
         ownership: OwnershipLookup,
         config: CheckoutConfig,
+        session_cache: SessionCache = NO_SESSION_CACHE,
     ) -> None:
         self._uow_factory = uow_factory
         self._provider = provider
         self._ownership = ownership
         self._config = config
+        self._cache = session_cache
 
     async def create(self, command: CreateCheckout) -> CheckoutSession:
         """Same key and request: the same session. Same key, other request: Conflict."""
@@ -110,8 +113,18 @@ class Checkouts:
         return session
 
     async def get(self, session_id: str) -> CheckoutSession:
-        """The session as recorded; one found unpaid past its expiry is stored EXPIRED first (session_expiry.py)."""
-        return await current_checkout(self._uow_factory, session_id)
+        """The session as recorded; one found unpaid past its expiry is stored EXPIRED first (session_expiry.py).
+
+        Read through the session cache: a cached session still PENDING past its expiry is read from
+        the database, which stores the expiry.
+        """
+        require_id(session_id, "session_id")
+        cached = await self._cache.recall(session_id)
+        if cached is not None and not (cached.status is CheckoutStatus.PENDING and utcnow() >= cached.expires_at):
+            return cached
+        session = await current_checkout(self._uow_factory, session_id)
+        await self._cache.remember(session)
+        return session
 
     async def _by_key(self, command: CreateCheckout) -> CheckoutSession | None:
         async with self._uow_factory() as uow:
@@ -160,6 +173,7 @@ class Checkouts:
             if session.is_free:
                 uow.payments.add(session.record_payment(None, 0, session.created_at))
             await uow.commit()
+        await self._cache.remember(session)
 
     async def _cancel_invoice_quietly(self, invoice_id: str) -> None:
         try:

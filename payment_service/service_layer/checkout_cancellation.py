@@ -17,6 +17,7 @@ from payment_service.domain.checkout import CheckoutSession, CheckoutStatus, Inv
 from payment_service.domain.errors import InvalidTransition, NotFound
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_provider import PaymentProvider
+from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.session_expiry import current_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -27,11 +28,16 @@ class CheckoutCancellation:
     """CancelCheckout."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, provider: PaymentProvider, confirmation: PaymentConfirmation
+        self,
+        uow_factory: UnitOfWorkFactory,
+        provider: PaymentProvider,
+        confirmation: PaymentConfirmation,
+        session_cache: SessionCache = NO_SESSION_CACHE,
     ) -> None:
         self._uow_factory = uow_factory
         self._provider = provider
         self._confirmation = confirmation
+        self._cache = session_cache
 
     async def cancel(self, session_id: str) -> CheckoutSession:
         """The session cancelled (PENDING or EXPIRED -> CANCELLED), or as it is when already cancelled.
@@ -52,6 +58,7 @@ class CheckoutCancellation:
             if locked.cancel(utcnow()):
                 await uow.commit()
                 log.info("session %s cancelled", session_id)
+        await self._cache.remember(locked)
         return locked
 
     async def _cancel_invoice(self, session: CheckoutSession, invoice_id: str) -> None:

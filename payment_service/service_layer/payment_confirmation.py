@@ -25,6 +25,7 @@ from payment_service.domain.payment import (
 )
 from payment_service.service_layer.payment_provider import PaymentProvider
 from payment_service.service_layer.queries import load_checkout
+from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.session_expiry import current_checkout
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -35,11 +36,16 @@ class PaymentConfirmation:
     """Turns the provider's word that a session's invoice was paid into a recorded payment."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, provider: PaymentProvider, min_check_interval: dt.timedelta
+        self,
+        uow_factory: UnitOfWorkFactory,
+        provider: PaymentProvider,
+        min_check_interval: dt.timedelta,
+        session_cache: SessionCache = NO_SESSION_CACHE,
     ) -> None:
         self._uow_factory = uow_factory
         self._provider = provider
         self._min_check_interval = min_check_interval
+        self._cache = session_cache
 
     async def on_callback(self, query: CallbackQuery) -> Payment:
         """Handles the unsigned callback: the secret first, then the provider is asked.
@@ -111,6 +117,7 @@ class PaymentConfirmation:
             payment = session.record_payment(qpay_payment_id, amount, utcnow())
             uow.payments.add(payment)
             await uow.commit()
+        await self._cache.remember(session)  # write-through: a poller sees PAID at once
         log.info(
             "session %s: QPay payment %s recorded as payment %s (%s%s%s)",
             session_id,

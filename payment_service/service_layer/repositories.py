@@ -11,6 +11,7 @@ from payment_service.domain.checkout import CheckoutSession
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.payment import Payment
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 
 
 class CatalogRepository(Protocol):
@@ -69,6 +70,12 @@ class PaymentRepository(Protocol):
 
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         """A payment by QPay's id."""
+
+    async def page(self, query: PaymentListQuery) -> list[Payment]:
+        """Up to page_size + 1 payments matching the query after its key, newest first by (paid_at, id)."""
+
+    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
+        """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first."""
 
 
 class OutboxRepository(Protocol):

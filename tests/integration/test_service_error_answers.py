@@ -85,6 +85,10 @@ class RunningServices:
                 ppb.CheckPaymentRequest(session_id=self.priced_session)
             ),
             "PaymentService/GetPayment": lambda: p.GetPayment(ppb.GetPaymentRequest(payment_id=self.free_payment)),
+            "PaymentService/ListPayments": lambda: p.ListPayments(ppb.ListPaymentsRequest(user_id="buyer")),
+            "PaymentService/StreamPayments": lambda: _every_message(
+                p.StreamPayments(ppb.StreamPaymentsRequest(start_time=day_ago, end_time=now))
+            ),
             "PaymentService/CancelCheckout": lambda: p.CancelCheckout(
                 ppb.CancelCheckoutRequest(session_id=self.cancelled_session)
             ),

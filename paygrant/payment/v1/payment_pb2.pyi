@@ -203,3 +203,53 @@ class Payment(_message.Message):
     overpaid: bool
     refund_due: bool
     def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[PaymentOutcome, str]] = ..., late: _Optional[bool] = ..., overpaid: _Optional[bool] = ..., refund_due: _Optional[bool] = ...) -> None: ...
+
+class ListPaymentsRequest(_message.Message):
+    __slots__ = ("user_id", "session_id", "outcome", "late", "refund_due", "paid_from", "paid_to", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_DUE_FIELD_NUMBER: _ClassVar[int]
+    PAID_FROM_FIELD_NUMBER: _ClassVar[int]
+    PAID_TO_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    session_id: str
+    outcome: PaymentOutcome
+    late: bool
+    refund_due: bool
+    paid_from: _timestamp_pb2.Timestamp
+    paid_to: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., outcome: _Optional[_Union[PaymentOutcome, str]] = ..., late: _Optional[bool] = ..., refund_due: _Optional[bool] = ..., paid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paid_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPaymentsResponse(_message.Message):
+    __slots__ = ("payments", "next_page_token")
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    payments: _containers.RepeatedCompositeFieldContainer[Payment]
+    next_page_token: str
+    def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class StreamPaymentsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "after_key", "batch_size")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    AFTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    after_key: str
+    batch_size: int
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_key: _Optional[str] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class PaymentBatch(_message.Message):
+    __slots__ = ("payments", "last_key")
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_KEY_FIELD_NUMBER: _ClassVar[int]
+    payments: _containers.RepeatedCompositeFieldContainer[Payment]
+    last_key: str
+    def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ..., last_key: _Optional[str] = ...) -> None: ...

@@ -71,6 +71,16 @@ class PaymentServiceStub:
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
                 _registered_method=True)
+        self.ListPayments = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/ListPayments',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.FromString,
+                _registered_method=True)
+        self.StreamPayments = channel.unary_stream(
+                '/paygrant.payment.v1.PaymentService/StreamPayments',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -137,6 +147,29 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPayments(self, request, context):
+        """Lists recorded payments matching the filters, newest first (by paid_at, then
+        payment_id), a page at a time. Pages are read by key, not offset: payments recorded
+        while a caller pages never shift or repeat an entry. INVALID_ARGUMENT naming the field
+        for a malformed id, an unknown outcome, paid_to not after paid_from, a page_size out
+        of range, or a page_token not made for these same filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamPayments(self, request, context):
+        """Streams every payment with paid_at in [start_time, end_time), oldest first by
+        (paid_at, payment_id), many payments per message, for reconciliation. Each batch is
+        read by key in a short transaction of its own, so memory and database transactions
+        stay bounded whatever the range holds. A broken stream resumes after the last_key of
+        the last batch received. INVALID_ARGUMENT naming the field for a missing or inverted
+        range, a batch_size out of range, or an after_key this service did not make.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -174,6 +207,16 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.GetPayment,
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.SerializeToString,
+            ),
+            'ListPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayments,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'StreamPayments': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPayments,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -367,6 +410,60 @@ class PaymentService:
             '/paygrant.payment.v1.PaymentService/GetPayment',
             paygrant_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
             paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/ListPayments',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/StreamPayments',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.FromString,
             options,
             channel_credentials,
             insecure,
