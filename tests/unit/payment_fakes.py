@@ -15,6 +15,7 @@ from payment_service.domain.events import PaymentEvent
 from payment_service.domain.money import to_major
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.payment import Payment, ReportedPayment
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 from payment_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
@@ -116,6 +117,12 @@ class FakePayments:
 
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         return next((p for p in self._payments.values() if p.qpay_payment_id == qpay_payment_id), None)
+
+    async def page(self, query: PaymentListQuery) -> list[Payment]:
+        raise NotImplementedError("listing payments is tested against real databases (test_payment_listing)")
+
+    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
+        raise NotImplementedError("streaming payments is tested against real databases (test_payment_listing)")
 
 
 class FakeOutbox:
