@@ -169,14 +169,14 @@ async def test_many_sessions_raced_by_expiry_writers_and_payments_lose_no_paymen
 
     async def race(session_id: str, callback: CallbackQuery, turns: int) -> CheckoutStatus:
         recording = asyncio.create_task(harness.confirmation.on_callback(callback))
-        for _ in range(turns):
+        for _ in range(turns):  # seeded interleaving (loop turns, not time): where the read meets the payment
             await asyncio.sleep(0)
         shown = await current_checkout(harness.uow_factory, session_id)
         await recording
         return shown.status
 
     async def sweep(turns: int) -> None:
-        for _ in range(turns):
+        for _ in range(turns):  # the sweep joins halfway through, counted in loop turns, not time
             await asyncio.sleep(0)
         while not races.done():
             await expire_overdue_sessions(harness.uow_factory, utcnow(), batch=3)
