@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m bench.replica_staleness
 	$(BIN)/python -m bench.guarded_calls
 	$(BIN)/python -m bench.purchase_stats
+	$(BIN)/python -m bench.checkout
 
 clean:
 	rm -rf $(VENV) var

@@ -8,11 +8,12 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from paygrant.grpc_channel import ChannelSecurity
 from paygrant.health_probe import is_serving
@@ -45,6 +46,37 @@ async def fresh_database(label: str, use_postgres: bool) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def analyze(*database_urls: str) -> None:
+    """ANALYZE each PostgreSQL database: statistics for the planner, as autovacuum keeps them on a database in use.
+
+    A fresh database has none, and the plans asyncpg caches for its prepared statements would stay those of
+    empty tables.
+    """
+    for url in database_urls:
+        connection = await asyncpg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            await connection.execute("ANALYZE")
+        finally:
+            await connection.close()
+
+
+@asynccontextmanager
+async def paygrant_process(
+    command: str, env: Mapping[str, str], extra_args: Sequence[str] = ()
+) -> AsyncIterator[dict[str, str]]:
+    """`paygrant <command>` as its own process for the block, as deployed; yields where it listens (label -> address).
+
+    `env` is the whole environment of the process (os.environ and the PAYGRANT_* variables that configure it).
+    """
+    child, listening = await start_child(command, env, log_level="WARNING", extra_args=extra_args)
+    try:
+        yield listening
+    finally:
+        await stop_child(child)
 
 
 @asynccontextmanager
