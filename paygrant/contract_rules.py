@@ -80,6 +80,22 @@ def require_id(value: str, field: str, invalid: FieldError) -> str:
     return value
 
 
+# Free text for people (a reason) may span lines (tab and newline), never carry terminal escapes.
+MAX_REASON_LENGTH = 500
+TEXT_CONTROLS_ALLOWED = "\t\n"
+
+
+def require_text(value: str, field: str, max_length: int, invalid: FieldError) -> str:
+    """`value` when it is 1 to `max_length` characters of text, not blank, without control characters."""
+    if not value.strip():
+        raise invalid(field, "is required and must not be blank")
+    if len(value) > max_length:
+        raise invalid(field, f"is longer than {max_length} characters")
+    if has_control_characters(value, allowed=TEXT_CONTROLS_ALLOWED):
+        raise invalid(field, "must not contain control characters")
+    return value
+
+
 # Amounts are minor units stored as BIGINT and sent as int64: a price and a payment's total must fit.
 MAX_AMOUNT = 2**63 - 1
 

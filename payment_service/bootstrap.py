@@ -29,6 +29,7 @@ from payment_service.service_layer.checkout import CheckoutConfig, Checkouts
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.outbox_retention import OutboxRetention
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.payment_refunds import PaymentRefunds
 from payment_service.service_layer.payment_sweep import PaymentSweep, SweepWindow
 from payment_service.service_layer.relay import OutboxRelay
 from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
@@ -118,16 +119,22 @@ class PaymentApp(ServiceApp):
             uow_factory,
             provider,
             entitlements,
-            CheckoutConfig(callback_base_url, dt.timedelta(seconds=s.checkout_ttl_seconds)),
+            CheckoutConfig(
+                callback_base_url,
+                dt.timedelta(seconds=s.checkout_ttl_seconds),
+                # The token, the invoice and one retry after a 401, each within the QPay client's timeout.
+                invoice_under_way=dt.timedelta(seconds=3 * s.qpay_timeout_seconds),
+            ),
             cache,
         )
         cancellation = CheckoutCancellation(uow_factory, provider, confirmation, cache)
+        refunds = PaymentRefunds(uow_factory, provider, cache)
         grpc_server = GrpcServer(
             host=s.payment_grpc_host,
             port=s.payment_grpc_port,
             services=[SERVICE],
             register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-                PaymentServicer(uow_factory, checkouts, confirmation, cancellation), server
+                PaymentServicer(uow_factory, checkouts, confirmation, cancellation, refunds), server
             ),
             is_ready=lambda: ping(database.engine),
             security=security,

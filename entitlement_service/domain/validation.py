@@ -224,21 +224,13 @@ def parse_stream_query(
 
 # ---- grants, revokes and purchase history
 
-MAX_REASON_LENGTH = 500
+MAX_REASON_LENGTH = contract_rules.MAX_REASON_LENGTH
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-# A reason may span lines (tab and newline), never carry terminal escapes.
-TEXT_CONTROLS_ALLOWED = "\t\n"
 
 
 def require_text(value: str, field: str, max_length: int) -> str:
     """Free text for people (a reason): 1 to `max_length` characters, not blank, no control characters."""
-    if not value.strip():
-        raise InvalidRequest(field, "is required and must not be blank")
-    if len(value) > max_length:
-        raise InvalidRequest(field, f"is longer than {max_length} characters")
-    if contract_rules.has_control_characters(value, allowed=TEXT_CONTROLS_ALLOWED):
-        raise InvalidRequest(field, "must not contain control characters")
-    return value
+    return contract_rules.require_text(value, field, max_length, InvalidRequest)
 
 
 def parse_grant(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hmac
@@ -42,7 +43,7 @@ RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def qpay_endpoint(name: str, *, bearer: bool = True) -> Callable[[Handler], RouteHandler]:
-    """Count the call, apply its fault switch, check the bearer token, answer rejects."""
+    """Count the call, apply its fault switches, check the bearer token, answer rejects."""
 
     def wrap(handler: Handler) -> RouteHandler:
         @functools.wraps(handler)
@@ -56,9 +57,14 @@ def qpay_endpoint(name: str, *, bearer: bool = True) -> Callable[[Handler], Rout
             try:
                 if bearer:
                     _require_access_token(request, state)
-                return await handler(request, state)
+                response = await handler(request, state)
             except QPayReject as reject:
-                return reject.response()
+                response = reject.response()
+            # The endpoint has acted already: a delay fault holds back only its answer.
+            delay = state.faults.answer_delay(name)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return response
 
         return endpoint
 

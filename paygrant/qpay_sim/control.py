@@ -50,6 +50,16 @@ async def reset(request: web.Request) -> web.StreamResponse:
     return json_response({"status": "reset"})
 
 
+async def find_invoices(request: web.Request) -> web.StreamResponse:
+    """`GET /_sim/invoices?sender_invoice_no=…`: the invoices with that number (none or one, as QPay
+    refuses a number twice); what a payer's bank app shows of an invoice the merchant never heard back about."""
+    state = request.app[STATE_KEY]
+    number = request.query.get("sender_invoice_no", "")
+    invoice_id = state.invoice_by_sender_no.get(number)
+    found = [] if invoice_id is None else [state.invoices[invoice_id]]
+    return json_response({"invoices": [invoice_json(invoice) for invoice in found]})
+
+
 @_answers_rejects
 async def show_invoice(request: web.Request) -> web.StreamResponse:
     """`GET /_sim/invoices/{id}`: the invoice, its payments and the callbacks sent."""
@@ -110,7 +120,7 @@ async def show_faults(request: web.Request) -> web.StreamResponse:
 
 @_answers_rejects
 async def set_faults(request: web.Request) -> web.StreamResponse:
-    """`POST /_sim/faults` `{callback?, callback_delay?, fail?}`: switch faults on."""
+    """`POST /_sim/faults` `{callback?, callback_delay?, fail?, delay?}`: switch faults on (faults.py)."""
     faults = request.app[STATE_KEY].faults
     body = await read_json_object(request)
     try:
@@ -143,6 +153,7 @@ def add_routes(app: web.Application, prefix: str = "/_sim") -> None:
         [
             web.get(f"{prefix}/health", health),
             web.post(f"{prefix}/reset", reset),
+            web.get(f"{prefix}/invoices", find_invoices),
             web.get(f"{prefix}/invoices/{{invoice_id}}", show_invoice),
             web.post(f"{prefix}/invoices/{{invoice_id}}/pay", pay_invoice),
             web.get(f"{prefix}/faults", show_faults),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -44,7 +45,8 @@ class SimulatorControl:
         return await self._call("POST", f"/invoices/{invoice_id}/pay", body)
 
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """E.g. set_faults(callback="drop") or set_faults(fail={"payment_get": 500})."""
+        """E.g. set_faults(callback="drop"), set_faults(fail={"payment_get": 500}) or
+        set_faults(delay={"invoice_create": 2.5}) (the invoice is created, its answer comes 2.5 s later)."""
         return await self._call("POST", "/faults", faults)
 
     async def clear_faults(self) -> dict[str, Any]:
@@ -54,6 +56,13 @@ class SimulatorControl:
     async def invoice(self, invoice_id: str) -> dict[str, Any]:
         """The simulator's record of an invoice and its payments."""
         return await self._call("GET", f"/invoices/{invoice_id}")
+
+    async def invoice_numbered(self, sender_invoice_no: str) -> dict[str, Any] | None:
+        """The invoice opened with this `sender_invoice_no` (as GET /invoice shows it), if any."""
+        found: list[dict[str, Any]] = (
+            await self._call("GET", f"/invoices?{urlencode({'sender_invoice_no': sender_invoice_no})}")
+        )["invoices"]
+        return found[0] if found else None
 
     async def faults(self) -> dict[str, Any]:
         """The faults switched on now."""

@@ -1,11 +1,21 @@
-"""Fault switches: how callbacks misbehave and which QPay endpoints fail.
+"""Fault switches: how callbacks misbehave, which QPay endpoints fail, which answer late.
 
 Set through `POST /_sim/faults`; a key given there replaces that switch, keys left out
-keep their value, `DELETE /_sim/faults` restores normal behaviour.
+keep their value, `DELETE /_sim/faults` restores normal behaviour. The switches:
+
+- `callback`: normal | drop | duplicate | fail (see CALLBACK_MODES); `callback_delay`: seconds
+  before the callback is sent.
+- `fail`: `{endpoint: status}` or `{endpoint: {"status": s, "times": n}}`: the endpoint answers
+  that error status instead of acting (all its calls, or the next n).
+- `delay`: `{endpoint: seconds}`: the endpoint acts first, then waits that long before it
+  answers, e.g. `{"delay": {"invoice_create": 2.5}}` creates the invoice and answers 2.5 s
+  later. A client whose timeout is shorter gives up on an answer whose effect already
+  happened: the invoice exists at QPay, and the merchant never learnt its id.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,23 +72,24 @@ class Faults:
     callback: str = "normal"
     callback_delay: float = 0.0
     fail: dict[str, Failure] = field(default_factory=dict)
+    delay: dict[str, float] = field(default_factory=dict)
 
     def update(self, body: Mapping[str, Any]) -> None:
         """Apply a `POST /_sim/faults` body, all or nothing; `ValueError` if invalid."""
-        unknown = set(body) - {"callback", "callback_delay", "fail"}
+        unknown = set(body) - {"callback", "callback_delay", "fail", "delay"}
         if unknown:
             raise ValueError(f"unknown fault switches: {sorted(unknown)}")
         callback = body.get("callback", self.callback)
         if callback not in CALLBACK_MODES:
             raise ValueError(f"callback must be one of {sorted(CALLBACK_MODES)}")
-        delay = body.get("callback_delay", self.callback_delay)
-        # Control bodies are read with exact decimals, so a delay may arrive as a Decimal.
-        if isinstance(delay, bool) or not isinstance(delay, (int, float, Decimal)) or delay < 0:
-            raise ValueError("callback_delay must be a number of seconds, 0 or more")
+        callback_delay = _seconds("callback_delay", body.get("callback_delay", self.callback_delay))
         fail = self.fail
         if "fail" in body:
             fail = _read_failures(body["fail"])
-        self.callback, self.callback_delay, self.fail = callback, float(delay), fail
+        delay = self.delay
+        if "delay" in body:
+            delay = _read_delays(body["delay"])
+        self.callback, self.callback_delay, self.fail, self.delay = callback, callback_delay, fail, delay
 
     def take_failure(self, endpoint: str) -> int | None:
         """The status `endpoint` must fail with now, if any, spending one use of it."""
@@ -91,13 +102,26 @@ class Faults:
                 del self.fail[endpoint]
         return failure.status
 
+    def answer_delay(self, endpoint: str) -> float:
+        """How long `endpoint` waits, after acting, before it answers (0: at once)."""
+        return self.delay.get(endpoint, 0.0)
+
     def to_json(self) -> dict[str, Any]:
         """The switches as `GET /_sim/faults` shows them."""
         return {
             "callback": self.callback,
             "callback_delay": self.callback_delay,
             "fail": {name: failure.to_json() for name, failure in sorted(self.fail.items())},
+            "delay": dict(sorted(self.delay.items())),
         }
+
+
+def _seconds(name: str, value: Any) -> float:
+    # Control bodies are read with exact decimals, so a delay may arrive as a Decimal.
+    seconds = float(value) if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) else -1.0
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"{name} must be a number of seconds, 0 or more")
+    return seconds
 
 
 def _read_failures(value: Any) -> dict[str, Failure]:
@@ -109,3 +133,15 @@ def _read_failures(value: Any) -> dict[str, Failure]:
     if unknown:
         raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {sorted(ENDPOINTS)}")
     return {name: Failure.from_json(name, spec) for name, spec in value.items() if spec}
+
+
+def _read_delays(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError("delay must be an object of endpoint name to seconds")
+    unknown = set(value) - ENDPOINTS
+    if unknown:
+        raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {sorted(ENDPOINTS)}")
+    seconds = {name: _seconds(f"delay.{name}", spec) for name, spec in value.items()}
+    return {name: wait for name, wait in seconds.items() if wait > 0}

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     event,
     false,
 )
@@ -26,9 +27,10 @@ from sqlalchemy.orm import registry, relationship
 
 from paygrant.db import NAMING_CONVENTION, Schema, UTCDateTime
 from payment_service.domain.catalog import Product
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice, InvoiceAttempt
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.payment import Payment, PaymentOutcome, PaymentStatus
+from payment_service.domain.refund import Refund
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
@@ -70,7 +72,7 @@ checkout_sessions = Table(
     Column("payment_id", String(36)),
     # When QPay was last asked about this session (CheckPayment may not poll it tightly).
     Column("last_checked_at", UTCDateTime),
-    # The sum of every payment recorded for the session: short payments add up to a grant.
+    # The sum of the session's payments not refunded: short payments add up to a grant.
     Column("received_amount", BigInteger, nullable=False, server_default="0"),
     Column("cancelled_at", UTCDateTime),
     Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
@@ -98,6 +100,21 @@ invoices = Table(
     Column("deeplinks", JSON, nullable=False),
 )
 
+# Every request to QPay for a session's invoice, kept for good: one whose answer was lost may have opened an
+# invoice that is paid later, which its number and callback secret match to the session (migration 0008).
+invoice_attempts = Table(
+    "invoice_attempts",
+    metadata,
+    # QPay's sender_invoice_no: unique at QPay, and so here.
+    Column("sender_invoice_no", String(45), primary_key=True),
+    Column("session_id", String(36), ForeignKey("checkout_sessions.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("callback_secret_hash", String(64), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    UniqueConstraint("session_id", "number"),
+)
+
 payments = Table(
     "payments",
     metadata,
@@ -121,6 +138,18 @@ payments = Table(
     # ListPayments and StreamPayments read by keyset over (paid_at, id), per user or not (migration 0006).
     Index("ix_payments_paid_at_id", "paid_at", "id"),
     Index("ix_payments_user_id_paid_at_id", "user_id", "paid_at", "id"),
+)
+
+# Who returned a payment's money, why and how; one row per refunded payment, whose refunded_at says when.
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("payment_id", String(36), ForeignKey("payments.id"), primary_key=True),
+    # The same RefundPayment sent twice refunds once.
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("reason", String(500), nullable=False),
+    Column("refunded_by", String(128), nullable=False),
+    Column("external", Boolean, nullable=False),
 )
 
 outbox = Table(
@@ -157,6 +186,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(Product, products)
     mapper_registry.map_imperatively(CheckoutLine, checkout_lines)
     mapper_registry.map_imperatively(Invoice, invoices)
+    mapper_registry.map_imperatively(InvoiceAttempt, invoice_attempts)
     mapper_registry.map_imperatively(
         CheckoutSession,
         checkout_sessions,
@@ -169,9 +199,19 @@ def start_mappers() -> None:
                 lazy="selectin",
             ),
             "invoice": relationship(Invoice, uselist=False, cascade="all, delete-orphan", lazy="selectin"),
+            "invoice_attempts": relationship(
+                InvoiceAttempt, order_by=invoice_attempts.c.number, cascade="all, delete-orphan", lazy="selectin"
+            ),
         },
     )
-    mapper_registry.map_imperatively(Payment, payments)
+    mapper_registry.map_imperatively(Refund, refunds)
+    mapper_registry.map_imperatively(
+        Payment,
+        payments,
+        properties={
+            "refund_record": relationship(Refund, uselist=False, cascade="all, delete-orphan", lazy="selectin"),
+        },
+    )
     mapper_registry.map_imperatively(OutboxMessage, outbox)
     event.listen(CheckoutSession, "load", _no_events_yet)
     _mapped = True

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.adapters.orm import checkout_sessions, payments, products
+from payment_service.adapters.orm import checkout_sessions, invoices, payments, products, refunds
 from payment_service.adapters.payment_listing import payment_batch, payment_page
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
@@ -117,11 +117,15 @@ class SqlCheckoutRepository:
     async def near_expiry(
         self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
     ) -> Sequence[str]:
-        """Ids of unpaid sessions expiring within `lead` or expired within `grace`, not checked within `recheck`."""
+        """Ids of unpaid sessions expiring within `lead` or expired within `grace`, not checked within `recheck`.
+
+        Only sessions with an invoice: QPay cannot be asked about one whose id it never told us.
+        """
         table = checkout_sessions
+        has_invoice = exists().where(invoices.c.session_id == table.c.id)
         query = (
             select(table.c.id)
-            .where(table.c.payment_id.is_(None), table.c.amount > 0)
+            .where(table.c.payment_id.is_(None), table.c.amount > 0, has_invoice)
             .where(table.c.expires_at.between(now - grace, now + lead))
             .where(or_(table.c.last_checked_at.is_(None), table.c.last_checked_at <= now - recheck))
             .order_by(table.c.expires_at)
@@ -157,6 +161,11 @@ class SqlPaymentRepository:
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         """A payment by QPay's id."""
         query = select(Payment).where(payments.c.qpay_payment_id == qpay_payment_id)
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def by_refund_key(self, idempotency_key: str) -> Payment | None:
+        """The payment a RefundPayment with this idempotency key refunded, if any."""
+        query = select(Payment).join(refunds).where(refunds.c.idempotency_key == idempotency_key)
         return (await self._session.scalars(query)).one_or_none()
 
     async def page(self, query: PaymentListQuery) -> list[Payment]:

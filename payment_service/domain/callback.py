@@ -1,6 +1,8 @@
 """The QPay callback contract: the URL a session's invoice calls back, and reading that call back.
 
-QPay's callback is unsigned, so the URL carries a per-session secret; the session stores only its hash.
+QPay's callback is unsigned, so the URL carries a secret; the session stores only its hash. Each attempt
+to open the session's invoice has its own secret (domain.checkout.InvoiceAttempt), and every one of them
+stays valid: an attempt whose answer was lost may have opened an invoice that is paid later.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ class CallbackQuery:
             require_id(value, field)
         return cls(**values)
 
-    def verify(self, secret_hash: str) -> None:
-        """Raises Forbidden unless the query's secret is the one whose hash the session stores."""
-        if not hmac.compare_digest(secret_hash, hash_secret(self.secret)):
+    def verify(self, secret_hashes: list[str]) -> None:
+        """Raises Forbidden unless the query's secret is one whose hash the session stores (one per invoice attempt)."""
+        given = hash_secret(self.secret)
+        # Every hash is compared, in constant time each, so the time taken does not tell which one matched.
+        matches = [hmac.compare_digest(secret_hash, given) for secret_hash in secret_hashes]
+        if not any(matches):
             raise Forbidden("the callback secret does not match the session", "secret")

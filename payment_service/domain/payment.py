@@ -13,7 +13,8 @@ from payment_service.domain.errors import InvalidTransition, PaymentServiceError
 from payment_service.domain.money import to_minor
 
 if TYPE_CHECKING:  # the session records payments, so it imports this module
-    from payment_service.domain.checkout import CheckoutSession
+    from payment_service.domain.checkout import CheckoutSession, ReportedInvoice
+    from payment_service.domain.refund import Refund
 
 
 class PaymentStatus(enum.StrEnum):
@@ -59,7 +60,8 @@ class Payment:
 
     `late`: recorded after its session had expired or been cancelled (honoured: the money was taken).
     `overpaid`: it brought the session's payments above the session's amount. `refund_due`: its money
-    should be returned (a DUPLICATE); the flags never change a grant already decided.
+    should be returned (a DUPLICATE) and it is not refunded yet; the flags never change a grant already
+    decided. `refund_record`: who returned its money and why, once it is refunded.
     """
 
     id: str
@@ -75,13 +77,16 @@ class Payment:
     late: bool = False
     overpaid: bool = False
     refund_due: bool = False
+    refund_record: Refund | None = None
 
-    def refund(self, at: dt.datetime) -> None:
-        """Marks the money returned; a payment is refunded at most once."""
+    def refund(self, record: Refund, at: dt.datetime) -> None:
+        """Marks the money returned, as `record` says; a payment is refunded at most once (no money is then due)."""
         if self.status is PaymentStatus.REFUNDED:
-            raise InvalidTransition(f"payment {self.id} is already refunded")
+            raise InvalidTransition(f"payment {self.id} is already refunded", "payment_id")
         self.status = PaymentStatus.REFUNDED
         self.refunded_at = at
+        self.refund_record = record
+        self.refund_due = False
 
 
 def ensure_pays(payment: Payment, session: CheckoutSession) -> Payment:
@@ -93,13 +98,22 @@ def ensure_pays(payment: Payment, session: CheckoutSession) -> Payment:
     return payment
 
 
-def confirm(session: CheckoutSession, reported: ReportedPayment) -> int:
+def confirm(session: CheckoutSession, reported: ReportedPayment, paid_invoice: ReportedInvoice | None = None) -> int:
     """The amount in minor units QPay's report proves was paid on the session's invoice; else PaymentRejected.
 
+    The session's invoice is the one it stored or, given `paid_invoice` (QPay's report of the invoice
+    paid), one QPay opened for any of the session's invoice attempts, by its number: an attempt whose
+    answer never arrived still opened an invoice the payer could pay (service_layer/checkout.py).
     Any positive amount is money taken, so it is confirmed whatever it is; whether it covers the
     session (and so grants) is the session's decision when it records the payment.
     """
-    if session.invoice is None or reported.invoice_id != session.invoice.invoice_id:
+    stored = session.invoice is not None and reported.invoice_id == session.invoice.invoice_id
+    attempted = (
+        paid_invoice is not None
+        and paid_invoice.invoice_id == reported.invoice_id
+        and session.numbers_invoice(paid_invoice.sender_invoice_no)
+    )
+    if not (stored or attempted):
         raise PaymentRejected(f"payment {reported.qpay_payment_id} is not for the invoice of session {session.id}")
     if reported.status != PaymentStatus.PAID:
         raise PaymentRejected(f"payment {reported.qpay_payment_id} is {reported.status}, not PAID")

@@ -16,12 +16,14 @@ from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey
+from payment_service.domain.refund import RefundRequest
 from payment_service.entrypoints.payment_listing_messages import list_query, stream_query
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_listing import list_payments, stream_payments
+from payment_service.service_layer.payment_refunds import PaymentRefunds
 from payment_service.service_layer.queries import get_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -109,6 +111,16 @@ def _payment(payment: Payment, session: CheckoutSession | None) -> payment_pb2.P
         late=payment.late,
         overpaid=payment.overpaid,
         refund_due=payment.refund_due,
+        refund=_refund(payment),
+    )
+
+
+def _refund(payment: Payment) -> payment_pb2.Refund | None:
+    record, at = payment.refund_record, payment.refunded_at
+    if record is None or at is None:
+        return None
+    return payment_pb2.Refund(
+        refunded_at=to_timestamp(at), reason=record.reason, refunded_by=record.refunded_by, external=record.external
     )
 
 
@@ -121,11 +133,13 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         checkouts: Checkouts,
         confirmation: PaymentConfirmation,
         cancellation: CheckoutCancellation,
+        refunds: PaymentRefunds,
     ) -> None:
         self._uow_factory = uow_factory
         self._checkouts = checkouts
         self._confirmation = confirmation
         self._cancellation = cancellation
+        self._refunds = refunds
 
     @handles_errors
     async def PutProduct(self, request: payment_pb2.PutProductRequest, context: Context) -> payment_pb2.Product:
@@ -162,6 +176,14 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         self, request: payment_pb2.CancelCheckoutRequest, context: Context
     ) -> payment_pb2.Checkout:
         return _checkout(await self._cancellation.cancel(request.session_id))
+
+    @handles_errors
+    async def RefundPayment(self, request: payment_pb2.RefundPaymentRequest, context: Context) -> payment_pb2.Payment:
+        command = RefundRequest(
+            request.payment_id, request.reason, request.actor, request.idempotency_key, request.external
+        )
+        payment, session = await self._refunds.refund(command)
+        return _payment(payment, session)
 
     @handles_errors
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:

@@ -1,4 +1,4 @@
-"""Use cases of checkout: price a cart, open its invoice with the payment provider, read it back."""
+"""Use cases of checkout: price a cart, store it, open its invoice with the payment provider, read it back."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Protocol
 from paygrant.db import utcnow
 from payment_service.domain.callback import callback_url, hash_secret, new_secret
 from payment_service.domain.catalog import ItemRef
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice, InvoiceAttempt
 from payment_service.domain.errors import (
     AlreadyRecorded,
     Conflict,
@@ -65,6 +65,9 @@ class CheckoutConfig:
 
     callback_base_url: str  # where the provider reaches the callback listener, without the path
     ttl: dt.timedelta
+    # The longest a request to the provider for an invoice can take (the QPay client's timeout for the token
+    # and the invoice, and one retry after a 401): an attempt unanswered for longer died with its process.
+    invoice_under_way: dt.timedelta = dt.timedelta(seconds=30)
 
 
 class OwnershipLookup(Protocol):
@@ -91,26 +94,37 @@ class Checkouts:
         self._cache = session_cache
 
     async def create(self, command: CreateCheckout) -> CheckoutSession:
-        """Same key and request: the same session. Same key, other request: Conflict."""
+        """Same key and request: the same session. Same key, other request: Conflict.
+
+        The session is stored before its invoice is asked for, so an invoice QPay opened but never
+        answered about (a timeout) is of a stored session: a payment of it finds the session by its
+        callback and its number (payment_confirmation.py), and is granted. Such a failure answers
+        UpstreamUnavailable with the session stored without an invoice; a retry with the same key opens
+        the next attempt (InvoiceBeingOpened while an earlier one may still be under way).
+        """
         command.validate()
-        existing = await self._by_key(command)
-        if existing is not None:
-            return existing
-        session, secret = await self._price(command)
-        if not session.is_free:
-            url = callback_url(self._config.callback_base_url, session.id, secret)
-            session.invoice = await self._provider.open_invoice(session, url)
-        try:
-            await self._store(session)
-        except AlreadyRecorded:
-            # A concurrent retry with the same key won; answer with its session.
-            if session.invoice is not None:
-                await self._cancel_invoice_quietly(session.invoice.invoice_id)
-            winner = await self._by_key(command)
-            if winner is None:
-                raise
-            return winner
-        return session
+        session = await self._by_key(command)
+        if session is None:
+            session, secret = await self._price(command)
+            try:
+                await self._store(session)
+            except AlreadyRecorded:
+                # A concurrent request with this key stored its session first: carry on with that one.
+                session = await self._by_key(command)
+                if session is None:
+                    raise
+            else:
+                if session.is_free:
+                    await self._cache.remember(session)
+                    return session
+                return await self._open_invoice(session, session.invoice_attempts[0], secret)
+        if not session.needs_invoice(utcnow()):
+            return session
+        secret = new_secret()
+        session, attempt = await self._request_invoice(session.id, secret)
+        if attempt is None:
+            return session
+        return await self._open_invoice(session, attempt, secret)
 
     async def get(self, session_id: str) -> CheckoutSession:
         """The session as recorded; one found unpaid past its expiry is stored EXPIRED first (session_expiry.py).
@@ -164,16 +178,72 @@ class Checkouts:
             created_at=now,
             expires_at=now + self._config.ttl,
         )
+        if not session.is_free:
+            session.request_invoice(session.callback_secret_hash, now, self._config.invoice_under_way)
         return session, secret
 
     async def _store(self, session: CheckoutSession) -> None:
-        """Stores the session; a free one is paid at once, its PaymentCompleted in the same transaction."""
+        """Stores the session with its first invoice attempt; a free one is paid at once, its PaymentCompleted
+        in the same transaction."""
         async with self._uow_factory() as uow:
             uow.checkouts.add(session)
             if session.is_free:
                 uow.payments.add(session.record_payment(None, 0, session.created_at))
             await uow.commit()
+
+    async def _request_invoice(self, session_id: str, secret: str) -> tuple[CheckoutSession, InvoiceAttempt | None]:
+        """Records the session's next invoice attempt, under its row lock so concurrent retries take turns.
+
+        No attempt when the session no longer needs an invoice (another request stored one, or it was
+        paid, cancelled or expired meanwhile); InvoiceBeingOpened while the last attempt may be under way.
+        """
+        async with self._uow_factory() as uow:
+            session = await uow.checkouts.get(session_id, for_update=True)
+            if session is None:
+                raise NotFound(f"checkout {session_id} does not exist", "session_id")
+            now = utcnow()
+            if not session.needs_invoice(now):
+                return session, None
+            attempt = session.request_invoice(hash_secret(secret), now, self._config.invoice_under_way)
+            await uow.commit()
+        return session, attempt
+
+    async def _open_invoice(self, session: CheckoutSession, attempt: InvoiceAttempt, secret: str) -> CheckoutSession:
+        """Asks the provider for the attempt's invoice and stores it; the provider's failure ends the attempt.
+
+        A failed attempt is ended (so a retry may try again at once) and kept: QPay may have opened its
+        invoice all the same, which a later payment then brings to the session.
+        """
+        url = callback_url(self._config.callback_base_url, session.id, secret)
+        try:
+            invoice = await self._provider.open_invoice(session, attempt.sender_invoice_no, url)
+        except PaymentServiceError:
+            await self._end_attempt(session.id, attempt.number)
+            raise
+        return await self._store_invoice(session.id, attempt.number, invoice)
+
+    async def _store_invoice(self, session_id: str, number: int, invoice: Invoice) -> CheckoutSession:
+        async with self._uow_factory() as uow:
+            session = await uow.checkouts.get(session_id, for_update=True)
+            if session is None:
+                raise NotFound(f"checkout {session_id} does not exist", "session_id")
+            stored = session.invoice_opened(number, invoice, utcnow())
+            await uow.commit()
+        if not stored:
+            # Another invoice became the session's first, or the session was cancelled: this one must not be paid.
+            await self._cancel_invoice_quietly(invoice.invoice_id)
         await self._cache.remember(session)
+        return session
+
+    async def _end_attempt(self, session_id: str, number: int) -> None:
+        try:
+            async with self._uow_factory() as uow:
+                session = await uow.checkouts.get(session_id, for_update=True)
+                if session is not None:
+                    session.invoice_not_opened(number, utcnow())
+                    await uow.commit()
+        except Exception as error:  # the provider's failure is the answer; the attempt then ends when its time is up
+            log.warning("could not record the end of invoice attempt %d of session %s: %s", number, session_id, error)
 
     async def _cancel_invoice_quietly(self, invoice_id: str) -> None:
         try:

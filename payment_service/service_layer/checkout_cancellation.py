@@ -49,6 +49,10 @@ class CheckoutCancellation:
         if session.status is CheckoutStatus.CANCELLED:
             return session
         session.ensure_cancellable()
+        # A session without an invoice (its attempts unanswered, checkout.py) is cancelled here only: QPay may
+        # have opened an invoice for it whose id we never learnt, so that one cannot be cancelled at QPay, and a
+        # payment of it is still recorded, late. An attempt still under way finds the session cancelled when
+        # it ends, and cancels its invoice at QPay itself.
         if session.invoice is not None:
             await self._cancel_invoice(session, session.invoice.invoice_id)
         async with self._uow_factory() as uow:

@@ -5,6 +5,11 @@ Every path asks the provider for the payment, checks that it is money paid on th
 payment is recorded, and the one that completes the session's amount marks it paid with its
 PaymentCompleted, all in one transaction. Short, late, over and duplicate payments are recorded too,
 with their outcome and flags; only a completing payment grants.
+
+A payment of an invoice that is not the one the session stored may still be the session's: an invoice
+attempt whose answer was lost (checkout.py) opened an invoice the payer could pay. The provider is then
+asked for that invoice, and it counts only if QPay opened it with the number of one of the session's
+attempts; a session with no invoice yet takes it as its invoice when the payment is recorded.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 
 from paygrant.db import utcnow
 from payment_service.domain.callback import CallbackQuery
-from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.checkout import CheckoutSession, ReportedInvoice
 from payment_service.domain.errors import AlreadyRecorded, NotFound, UnknownPayment
 from payment_service.domain.payment import (
     Payment,
@@ -54,14 +59,16 @@ class PaymentConfirmation:
         this session (even one already recorded for another session).
         """
         session = await load_checkout(self._uow_factory, query.session_id)
-        query.verify(session.callback_secret_hash)
+        query.verify(session.callback_secret_hashes)
         return await self._confirm(session, query.qpay_payment_id)
 
     async def check(self, session_id: str) -> CheckoutSession:
         """Asks the provider for the invoice's payments and records any not recorded yet.
 
         QPay forbids tight polling, so a session is checked at most once per `min_check_interval`
-        (across all replicas); a call inside the interval answers from the database.
+        (across all replicas); a call inside the interval answers from the database. A session with no
+        invoice answers from the database too: QPay cannot be asked about an invoice whose id it never
+        told us (a payment of it is still recorded when its callback comes).
         """
         session = await load_checkout(self._uow_factory, session_id)
         if session.invoice is not None and session.payment_id is None and await self._may_ask_provider(session_id):
@@ -97,9 +104,12 @@ class PaymentConfirmation:
             reported = await self._provider.get_payment(qpay_payment_id)
         except UnknownPayment as unknown:
             raise PaymentRejected(str(unknown), "qpay_payment_id") from unknown
-        amount = confirm(session, reported)
+        paid_invoice = None
+        if session.invoice is None or reported.invoice_id != session.invoice.invoice_id:
+            paid_invoice = await self._provider.get_invoice(reported.invoice_id)
+        amount = confirm(session, reported, paid_invoice)
         try:
-            return await self._record(session.id, qpay_payment_id, amount)
+            return await self._record(session.id, qpay_payment_id, amount, paid_invoice)
         except AlreadyRecorded:
             # A concurrent duplicate callback recorded it first: nothing more to do.
             async with self._uow_factory() as uow:
@@ -108,12 +118,16 @@ class PaymentConfirmation:
                 raise
             return ensure_pays(winner, session)
 
-    async def _record(self, session_id: str, qpay_payment_id: str, amount: int) -> Payment:
+    async def _record(
+        self, session_id: str, qpay_payment_id: str, amount: int, paid_invoice: ReportedInvoice | None
+    ) -> Payment:
         async with self._uow_factory() as uow:
             # Locked: payments of one session add up, and expiry or a cancel must wait for (or precede) this one.
             session = await uow.checkouts.get(session_id, for_update=True)
             if session is None:
                 raise NotFound(f"checkout {session_id} does not exist", "session_id")
+            if paid_invoice is not None:
+                session.adopt_invoice(paid_invoice)
             payment = session.record_payment(qpay_payment_id, amount, utcnow())
             uow.payments.add(payment)
             await uow.commit()

@@ -56,7 +56,8 @@ class CheckoutRepository(Protocol):
     async def near_expiry(
         self, now: dt.datetime, lead: dt.timedelta, grace: dt.timedelta, recheck: dt.timedelta, limit: int
     ) -> Sequence[str]:
-        """Ids of unpaid sessions expiring within `lead` or expired within `grace`, not checked within `recheck`."""
+        """Ids of unpaid sessions with an invoice, expiring within `lead` or expired within `grace`, not checked
+        within `recheck`."""
 
 
 class PaymentRepository(Protocol):
@@ -70,6 +71,9 @@ class PaymentRepository(Protocol):
 
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         """A payment by QPay's id."""
+
+    async def by_refund_key(self, idempotency_key: str) -> Payment | None:
+        """The payment a RefundPayment with this idempotency key refunded, if any."""
 
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         """Up to page_size + 1 payments matching the query after its key, newest first by (paid_at, id)."""

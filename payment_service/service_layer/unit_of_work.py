@@ -31,6 +31,7 @@ from payment_service.service_layer.repositories import (
 EXPECTED_RACES: dict[str, Callable[[], Exception]] = {
     "uq_payments_qpay_payment_id": AlreadyRecorded,
     "uq_checkout_sessions_idempotency_key": AlreadyRecorded,
+    "uq_refunds_idempotency_key": AlreadyRecorded,
     "pk_products": AlreadyRecorded,
 }
 

@@ -23,6 +23,7 @@ from payment_service.service_layer.catalog import PutProduct, put_product
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
+from payment_service.service_layer.payment_refunds import PaymentRefunds
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 COURSE = ItemRef("course", "algebra-1")
@@ -47,6 +48,7 @@ class PaymentHarness:
     checkouts: Checkouts
     confirmation: PaymentConfirmation
     cancellation: CheckoutCancellation
+    refunds: PaymentRefunds
 
     @property
     def sim(self) -> SimulatorControl:
@@ -67,12 +69,25 @@ class PaymentHarness:
         assert session is not None and session.invoice is not None
         return session.invoice.invoice_id
 
-    async def pay_silently(self, session_id: str, amount: str | None = None, *, even_if_cancelled: bool = False) -> str:
-        """Pays the session's invoice at the simulator (all of it unless `amount`, in MNT) with callbacks
-        dropped, so the test decides when to confirm; returns QPay's payment id."""
+    async def pay_silently(
+        self,
+        session_id: str,
+        amount: str | None = None,
+        *,
+        even_if_cancelled: bool = False,
+        payment_type: str | None = None,
+    ) -> str:
+        """Pays the session's invoice at the simulator (all of it unless `amount`, in MNT; by bank transfer
+        unless `payment_type` says CARD) with callbacks dropped, so the test decides when to confirm;
+        returns QPay's payment id."""
         await self.sim.set_faults(callback="drop")
         invoice_id = await self.invoice_id(session_id)
-        paid = await self.sim.pay(invoice_id, Decimal(amount) if amount else None, even_if_cancelled=even_if_cancelled)
+        paid = await self.sim.pay(
+            invoice_id,
+            Decimal(amount) if amount else None,
+            payment_type=payment_type,
+            even_if_cancelled=even_if_cancelled,
+        )
         return str(paid["payment_id"])
 
     async def callback(self, session_id: str, qpay_payment_id: str, secret: str | None = None) -> CallbackQuery:
@@ -107,6 +122,7 @@ async def open_harness(url: str) -> AsyncIterator[PaymentHarness]:
                 checkouts=Checkouts(uow_factory, provider, NobodyOwnsAnything(), config),
                 confirmation=confirmation,
                 cancellation=CheckoutCancellation(uow_factory, provider, confirmation),
+                refunds=PaymentRefunds(uow_factory, provider),
             )
     finally:
         await simulator.stop()

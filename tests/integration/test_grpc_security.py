@@ -45,6 +45,7 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
     "/paygrant.payment.v1.PaymentService/GetCheckout": {Role.GATEWAY, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/CheckPayment": {Role.GATEWAY, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/CancelCheckout": {Role.GATEWAY, Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/RefundPayment": {Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/GetPayment": {Role.GATEWAY, Role.READER, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/ListPayments": {Role.READER, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/StreamPayments": {Role.OPERATOR},

@@ -253,3 +253,73 @@ async def test_a_start_that_fails_midway_leaves_nothing_running(new_database: Ne
 
     assert (app.relay, app.grpc_port, app.listening) == (None, 0, {})
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_refund_returns_a_card_payment_and_revokes_its_grant(
+    stub: Any, simulator: RunningSimulator, entitlement_port: int
+) -> None:
+    sim = SimulatorControl(simulator.base_url)
+    card = await stub.CreateCheckout(_checkout("u1", COURSE))
+    await sim.pay(card.invoice.invoice_id, payment_type="CARD")  # its callback records the payment
+    ownership = entitlement_pb2.CheckOwnershipRequest(user_id="u1", item=COURSE)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{entitlement_port}") as channel:
+        entitlements = entitlement_pb2_grpc.EntitlementServiceStub(channel)
+
+        async def owned() -> bool:
+            return bool((await entitlements.CheckOwnership(ownership)).owned)
+
+        async def revoked() -> bool:
+            return not await owned()
+
+        await eventually(owned, what="the paid course to be owned")
+        paid = await stub.GetCheckout(pb.GetCheckoutRequest(session_id=card.session_id))
+        request = pb.RefundPaymentRequest(
+            payment_id=paid.payment_id, reason="changed their mind", actor="ops-anna", idempotency_key="r-1"
+        )
+
+        refunded = await stub.RefundPayment(request)
+
+        assert refunded.status == pb.PAYMENT_STATUS_REFUNDED
+        assert (refunded.refund.reason, refunded.refund.refunded_by, refunded.refund.external) == (
+            "changed their mind",
+            "ops-anna",
+            False,
+        )
+        assert refunded.refund.HasField("refunded_at")
+        await eventually(revoked, what="the refunded course to be revoked")
+        assert await stub.RefundPayment(request) == refunded, "the same request answers the same refund"
+
+
+async def test_a_refund_of_a_settled_payment_needs_external_and_bad_refunds_are_refused(
+    stub: Any, simulator: RunningSimulator
+) -> None:
+    transfer = await stub.CreateCheckout(_checkout("u2", COURSE))
+    await SimulatorControl(simulator.base_url).pay(transfer.invoice.invoice_id)  # a bank transfer
+    paid = await stub.CheckPayment(pb.CheckPaymentRequest(session_id=transfer.session_id))
+    request = pb.RefundPaymentRequest(payment_id=paid.payment_id, reason="r", actor="ops", idempotency_key="r-2")
+
+    code, message, fields = await _refusal(stub.RefundPayment(request))
+    assert (code, fields) == (grpc.StatusCode.FAILED_PRECONDITION, ["external"]) and "settled" in message
+    request.external = True
+    assert (await stub.RefundPayment(request)).refund.external
+
+    refused = {
+        grpc.StatusCode.NOT_FOUND: pb.RefundPaymentRequest(
+            payment_id="nope", reason="r", actor="ops", idempotency_key="r-3"
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT: pb.RefundPaymentRequest(
+            payment_id=paid.payment_id, reason=" ", actor="ops", idempotency_key="r-4"
+        ),
+        grpc.StatusCode.ALREADY_EXISTS: pb.RefundPaymentRequest(
+            payment_id=paid.payment_id, reason="other", actor="ops", idempotency_key="r-2"
+        ),
+    }
+    answers = {}
+    for expected, bad in refused.items():
+        code, _, fields = await _refusal(stub.RefundPayment(bad))
+        answers[expected] = (code, fields)
+    assert answers == {
+        grpc.StatusCode.NOT_FOUND: (grpc.StatusCode.NOT_FOUND, ["payment_id"]),
+        grpc.StatusCode.INVALID_ARGUMENT: (grpc.StatusCode.INVALID_ARGUMENT, ["reason"]),
+        grpc.StatusCode.ALREADY_EXISTS: (grpc.StatusCode.ALREADY_EXISTS, ["idempotency_key"]),
+    }

@@ -533,7 +533,57 @@ async def test_invalid_fault_switch_is_rejected_and_changes_nothing(control: Sim
         await control.set_faults(callback="drop", fail={"no_such_endpoint": 500})
 
     assert refused.value.status == 400
-    assert await control.faults() == {"callback": "normal", "callback_delay": 0.0, "fail": {}}
+    assert await control.faults() == {"callback": "normal", "callback_delay": 0.0, "fail": {}, "delay": {}}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "delay",
+    [{"no_such_endpoint": 1}, {"invoice_create": -1}, {"invoice_create": "soon"}, {"invoice_create": True}, [1]],
+)
+async def test_invalid_delay_switch_is_rejected_and_changes_nothing(control: SimulatorControl, delay: Any) -> None:
+    await control.set_faults(delay={"invoice_get": 0.5})
+
+    with pytest.raises(aiohttp.ClientResponseError) as refused:
+        await control.set_faults(callback="drop", delay=delay)
+
+    assert refused.value.status == 400
+    assert await control.faults() == {
+        "callback": "normal",
+        "callback_delay": 0.0,
+        "fail": {},
+        "delay": {"invoice_get": 0.5},
+    }
+
+
+@pytest.mark.asyncio
+async def test_delayed_invoice_answer_times_out_the_client_after_the_invoice_was_created(
+    sim: RunningSimulator, control: SimulatorControl
+) -> None:
+    await control.set_faults(delay={"invoice_create": 1.0})
+    request = invoice_request("http://127.0.0.1:9/cb?session_id=s-1")
+
+    async with QPayClient(sim.base_url, CLIENT_ID, CLIENT_SECRET, timeout=0.5) as qpay:
+        with pytest.raises(QPayUnavailable):
+            await qpay.create_invoice(request)
+
+    created = await control.invoice_numbered(request.sender_invoice_no)
+    assert created is not None
+    assert (created["invoice_status"], created["callback_url"]) == ("OPEN", request.callback_url)
+    assert sim.state.requests["invoice_create"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_delayed_answer_within_the_client_timeout_arrives_and_clearing_faults_ends_the_delay(
+    client: QPayClient, control: SimulatorControl
+) -> None:
+    await control.set_faults(delay={"invoice_create": 0.2})
+    assert (await control.faults())["delay"] == {"invoice_create": 0.2}
+    invoice = await client.create_invoice(invoice_request())  # answers late, within the client's timeout
+
+    assert (await client.get_invoice(invoice.invoice_id)).status == "OPEN"
+    assert (await control.clear_faults())["delay"] == {}
+    assert await control.invoice_numbered("no-such-number") is None
 
 
 @pytest.mark.asyncio

@@ -85,6 +85,11 @@ class RunningServices:
                 ppb.CheckPaymentRequest(session_id=self.priced_session)
             ),
             "PaymentService/GetPayment": lambda: p.GetPayment(ppb.GetPaymentRequest(payment_id=self.free_payment)),
+            "PaymentService/RefundPayment": lambda: p.RefundPayment(
+                ppb.RefundPaymentRequest(
+                    payment_id=self.free_payment, reason="outage test", actor="ops", idempotency_key="refund-1"
+                )
+            ),
             "PaymentService/ListPayments": lambda: p.ListPayments(ppb.ListPaymentsRequest(user_id="buyer")),
             "PaymentService/StreamPayments": lambda: _every_message(
                 p.StreamPayments(ppb.StreamPaymentsRequest(start_time=day_ago, end_time=now))

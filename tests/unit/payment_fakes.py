@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice, InvoiceAlreadyPaid
-from payment_service.domain.errors import AlreadyRecorded, UnknownPayment
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, Invoice, InvoiceAlreadyPaid, ReportedInvoice
+from payment_service.domain.errors import AlreadyRecorded, UnknownPayment, UpstreamRejected, UpstreamUnavailable
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.money import to_major
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
@@ -118,6 +118,12 @@ class FakePayments:
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         return next((p for p in self._payments.values() if p.qpay_payment_id == qpay_payment_id), None)
 
+    async def by_refund_key(self, idempotency_key: str) -> Payment | None:
+        for payment in self._payments.values():
+            if payment.refund_record is not None and payment.refund_record.idempotency_key == idempotency_key:
+                return payment
+        return None
+
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         raise NotImplementedError("listing payments is tested against real databases (test_payment_listing)")
 
@@ -217,19 +223,35 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
 
 class FakePaymentProvider:
-    """A payment provider in memory: invoices it opened and payments made on them."""
+    """A payment provider in memory: invoices it opened (by id and by number) and payments made on them.
+
+    Like QPay it refuses a number twice. `lose_next_answer`: the next invoice is opened, then its
+    answer is lost (UpstreamUnavailable), as when QPay answers after the client's timeout.
+    """
 
     def __init__(self) -> None:
         self._numbers = itertools.count(1)
         self.invoices: dict[str, tuple[CheckoutSession, str]] = {}
+        self.numbered: dict[str, str] = {}
         self.payments: dict[str, ReportedPayment] = {}
         self.cancelled: list[str] = []
         self.refunded: list[str] = []
+        self.lose_next_answer = False
 
-    async def open_invoice(self, session: CheckoutSession, callback_url: str) -> Invoice:
+    async def open_invoice(self, session: CheckoutSession, sender_invoice_no: str, callback_url: str) -> Invoice:
+        if sender_invoice_no in self.numbered:
+            raise UpstreamRejected(f"QPay refused to create the invoice: {sender_invoice_no} is used")
         invoice_id = f"inv-{next(self._numbers)}"
         self.invoices[invoice_id] = (session, callback_url)
+        self.numbered[sender_invoice_no] = invoice_id
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise UpstreamUnavailable("QPay could not create the invoice: timed out")
         return Invoice(invoice_id, f"qr-{invoice_id}", "png", f"https://qpay.example/{invoice_id}", [])
+
+    async def get_invoice(self, invoice_id: str) -> ReportedInvoice | None:
+        number = next((no for no, numbered_id in self.numbered.items() if numbered_id == invoice_id), None)
+        return None if number is None else ReportedInvoice(invoice_id, number)
 
     async def cancel_invoice(self, invoice_id: str) -> None:
         session, _ = self.invoices[invoice_id]

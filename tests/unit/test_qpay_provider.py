@@ -18,7 +18,7 @@ async def test_an_overlong_sender_invoice_no_is_upstream_rejected_not_invalid_re
     provider = QPayProvider(QPayClient("http://127.0.0.1:9/v2", "id", "secret"), "INVOICE")
 
     with pytest.raises(UpstreamRejected, match="sender_invoice_no") as raised:
-        await provider.open_invoice(a_session(1_000, session_id="s" * 46), "http://127.0.0.1:9/qpay/callback")
+        await provider.open_invoice(a_session(1_000), "s" * 46, "http://127.0.0.1:9/qpay/callback")
 
     assert not isinstance(raised.value, InvalidRequest)
     assert raised.value.field is None, "the gateway never sent this field; none is named"

@@ -175,7 +175,7 @@ class GetPaymentRequest(_message.Message):
     def __init__(self, payment_id: _Optional[str] = ...) -> None: ...
 
 class Payment(_message.Message):
-    __slots__ = ("payment_id", "qpay_payment_id", "session_id", "user_id", "status", "amount", "currency", "lines", "paid_at", "outcome", "late", "overpaid", "refund_due")
+    __slots__ = ("payment_id", "qpay_payment_id", "session_id", "user_id", "status", "amount", "currency", "lines", "paid_at", "outcome", "late", "overpaid", "refund_due", "refund")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     QPAY_PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +189,7 @@ class Payment(_message.Message):
     LATE_FIELD_NUMBER: _ClassVar[int]
     OVERPAID_FIELD_NUMBER: _ClassVar[int]
     REFUND_DUE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
     payment_id: str
     qpay_payment_id: str
     session_id: str
@@ -202,7 +203,34 @@ class Payment(_message.Message):
     late: bool
     overpaid: bool
     refund_due: bool
-    def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[PaymentOutcome, str]] = ..., late: _Optional[bool] = ..., overpaid: _Optional[bool] = ..., refund_due: _Optional[bool] = ...) -> None: ...
+    refund: Refund
+    def __init__(self, payment_id: _Optional[str] = ..., qpay_payment_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[CheckoutLine, _Mapping]]] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[PaymentOutcome, str]] = ..., late: _Optional[bool] = ..., overpaid: _Optional[bool] = ..., refund_due: _Optional[bool] = ..., refund: _Optional[_Union[Refund, _Mapping]] = ...) -> None: ...
+
+class Refund(_message.Message):
+    __slots__ = ("refunded_at", "reason", "refunded_by", "external")
+    REFUNDED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_BY_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
+    refunded_at: _timestamp_pb2.Timestamp
+    reason: str
+    refunded_by: str
+    external: bool
+    def __init__(self, refunded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., refunded_by: _Optional[str] = ..., external: _Optional[bool] = ...) -> None: ...
+
+class RefundPaymentRequest(_message.Message):
+    __slots__ = ("payment_id", "reason", "idempotency_key", "external", "actor")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    reason: str
+    idempotency_key: str
+    external: bool
+    actor: str
+    def __init__(self, payment_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., external: _Optional[bool] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListPaymentsRequest(_message.Message):
     __slots__ = ("user_id", "session_id", "outcome", "late", "refund_due", "paid_from", "paid_to", "page_size", "page_token")

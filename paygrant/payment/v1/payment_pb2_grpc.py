@@ -66,6 +66,11 @@ class PaymentServiceStub:
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
                 _registered_method=True)
+        self.RefundPayment = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/RefundPayment',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RefundPaymentRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
+                _registered_method=True)
         self.GetPayment = channel.unary_unary(
                 '/paygrant.payment.v1.PaymentService/GetPayment',
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
@@ -105,7 +110,10 @@ class PaymentServiceServicer:
     def CreateCheckout(self, request, context):
         """Prices the cart from the catalog and opens a QPay invoice for it. Idempotent by
         idempotency_key: the same key and request answer the same checkout; the same key
-        with a different request is refused with ALREADY_EXISTS.
+        with a different request is refused with ALREADY_EXISTS. UNAVAILABLE when QPay does
+        not answer (in time): the session is then stored without its invoice, and a retry with
+        the same key opens it (UNAVAILABLE again while an earlier request may still be opening
+        it). A payment of an invoice QPay opened but never answered about is still honoured.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +143,24 @@ class PaymentServiceServicer:
         answers that the invoice is paid (its payment is recorded first, so the session is
         then PAID). NOT_FOUND for an unknown session; UNAVAILABLE, with nothing changed, when
         QPay cannot be reached. A payment that still arrives later is honoured (see Payment.late).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundPayment(self, request, context):
+        """Returns a payment's money and revokes what it granted. Through QPay's refund for a card
+        payment; QPay cannot return other payments (they are settled at once), so for those it
+        fails with FAILED_PRECONDITION naming `external`, unless external is true: the operator
+        returned the money outside QPay and this only records it. Either way the refund is
+        recorded with reason and actor, the payment becomes REFUNDED, and if it was the GRANTED
+        payment of its session a PaymentRefunded revokes its purchases at the entitlement service
+        (an item still given by another active purchase, e.g. an admin grant, stays owned); its
+        money no longer counts in the session's received_amount. Idempotent by idempotency_key:
+        the same request again answers the same refund and refunds once; the key with another
+        request is ALREADY_EXISTS. A payment refunded already is answered as it is, unchanged.
+        NOT_FOUND for an unknown payment; UNAVAILABLE, with nothing recorded, when QPay cannot be
+        reached (retry with the same key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -202,6 +228,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.CancelCheckout,
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.SerializeToString,
+            ),
+            'RefundPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPayment,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RefundPaymentRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.SerializeToString,
             ),
             'GetPayment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPayment,
@@ -383,6 +414,33 @@ class PaymentService:
             '/paygrant.payment.v1.PaymentService/CancelCheckout',
             paygrant_dot_payment_dot_v1_dot_payment__pb2.CancelCheckoutRequest.SerializeToString,
             paygrant_dot_payment_dot_v1_dot_payment__pb2.Checkout.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/RefundPayment',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.RefundPaymentRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.Payment.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 from payment_service.adapters.qpay.client import PAGE_LIMIT_MAX, QPayClient
 from payment_service.adapters.qpay.errors import QPayError, QPayNotFound, qpay_failure
 from payment_service.adapters.qpay.models import InvoiceRequest, QPayPayment
-from payment_service.domain.checkout import CheckoutSession, Invoice, InvoiceAlreadyPaid
+from payment_service.domain.checkout import CheckoutSession, Invoice, InvoiceAlreadyPaid, ReportedInvoice
 from payment_service.domain.errors import UnknownPayment
 from payment_service.domain.money import to_major
 from payment_service.domain.payment import ReportedPayment
+from payment_service.domain.refund import PaymentSettled
 
 # QPay's limits on the free-text fields of an invoice.
 RECEIVER_CODE_MAX = 45
@@ -25,6 +26,9 @@ DESCRIPTION_MAX = 255
 # QPay's answers (400) to cancelling an invoice that is no longer open.
 INVOICE_ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"
 INVOICE_PAID = "INVOICE_PAID"
+# QPay's answers (400) to refunding a payment it cannot return, or has returned already.
+PAYMENT_SETTLED = "PAYMENT_SETTLED"
+PAYMENT_ALREADY_REFUNDED = "PAYMENT_ALREADY_CANCELED"
 
 
 @contextlib.contextmanager
@@ -53,12 +57,12 @@ class QPayProvider:
         self._client = client
         self._invoice_code = invoice_code
 
-    async def open_invoice(self, session: CheckoutSession, callback_url: str) -> Invoice:
-        """An invoice numbered with the session id, for the session's amount in major units."""
+    async def open_invoice(self, session: CheckoutSession, sender_invoice_no: str, callback_url: str) -> Invoice:
+        """An invoice numbered `sender_invoice_no`, for the session's amount in major units."""
         with _translated("create the invoice"):
             request = InvoiceRequest(
                 invoice_code=self._invoice_code,
-                sender_invoice_no=session.id,
+                sender_invoice_no=sender_invoice_no,
                 invoice_receiver_code=session.user_id[:RECEIVER_CODE_MAX],
                 invoice_description=", ".join(line.title for line in session.lines)[:DESCRIPTION_MAX],
                 amount=to_major(session.amount, session.currency),
@@ -67,6 +71,16 @@ class QPayProvider:
             created = await self._client.create_invoice(request)
         deeplinks = [{"name": link.name, "link": link.link} for link in created.deeplinks]
         return Invoice(created.invoice_id, created.qr_text, created.qr_image, created.short_url, deeplinks)
+
+    async def get_invoice(self, invoice_id: str) -> ReportedInvoice | None:
+        """QPay's record of the invoice (GET /invoice/{id}); None when QPay has none."""
+        try:
+            found = await self._client.get_invoice(invoice_id)
+        except QPayNotFound:
+            return None
+        except QPayError as error:
+            raise qpay_failure(f"report invoice {invoice_id}", error) from error
+        return ReportedInvoice(found.invoice_id, found.sender_invoice_no)
 
     async def cancel_invoice(self, invoice_id: str) -> None:
         """Makes the invoice unpayable: done when QPay cancels it, or has it cancelled or unknown already.
@@ -101,9 +115,25 @@ class QPayProvider:
         return [_reported(row) for row in found.rows]
 
     async def refund_payment(self, payment_id: str, note: str | None = None) -> None:
-        """Refunds a card payment; QPay refuses others (PAYMENT_SETTLED), which is UpstreamRejected."""
-        with _translated(f"refund payment {payment_id}"):
+        """Returns a card payment's money: done when QPay does it, or has done it already.
+
+        PaymentSettled when QPay refuses because the payment is not a card payment; UnknownPayment
+        when QPay has no such payment.
+        """
+        try:
             await self._client.refund_payment(payment_id, note=note)
+        except QPayNotFound as error:
+            raise UnknownPayment(f"QPay knows no payment {payment_id}") from error
+        except QPayError as error:
+            if error.code == PAYMENT_ALREADY_REFUNDED:
+                return  # an earlier attempt returned it, and its answer was lost
+            if error.code == PAYMENT_SETTLED:
+                raise PaymentSettled(
+                    f"QPay cannot return payment {payment_id}: it is settled (only card payments can be refunded "
+                    "through QPay); return the money outside QPay, then record it with external = true",
+                    "external",
+                ) from error
+            raise qpay_failure(f"refund payment {payment_id}", error) from error
 
     async def payments_between(self, start: dt.datetime, end: dt.datetime) -> AsyncIterator[ReportedPayment]:
         """Every payment on this merchant's invoice code in [start, end], fetched a page at a time."""
