@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, select, update
+from sqlalchemy import CursorResult, Integer, String, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
+from paygrant.db import UTCDateTime
 from payment_service.adapters.orm import outbox
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
@@ -20,6 +23,32 @@ _older = outbox.alias("older")
 _WAITS_FOR_OLDER = exists().where(
     _older.c.payment_id == _c.payment_id, _older.c.id < _c.id, _older.c.status != OutboxStatus.SENT
 )
+
+
+@functools.cache
+def _claim_statement() -> ExecutableReturnsRows:
+    """The claim (SqlOutboxRepository.claim_due), built once with bound parameters: a relay claims after every
+    commit, and a statement used again keeps its cache key rather than computing it on every claim."""
+    due = (
+        select(_c.id)
+        .where(
+            _c.status == OutboxStatus.PENDING,
+            _c.next_attempt_at <= bindparam("now", type_=UTCDateTime),
+            ~_WAITS_FOR_OLDER,
+        )
+        .order_by(_c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True, of=outbox)
+    )
+    claim = (
+        update(outbox)
+        .where(_c.id.in_(due.scalar_subquery()))
+        .values(
+            next_attempt_at=bindparam("lease_until", type_=UTCDateTime), lease_token=bindparam("token", type_=String)
+        )
+        .returning(*_c)
+    )
+    return select(OutboxMessage).from_statement(claim)
 
 
 class SqlOutboxRepository:
@@ -42,20 +71,8 @@ class SqlOutboxRepository:
         is claimed only when no older row of its payment waits to be sent, so a batch holds at most one
         row per payment and a refund is claimed only after its completion was sent.
         """
-        due = (
-            select(_c.id)
-            .where(_c.status == OutboxStatus.PENDING, _c.next_attempt_at <= now, ~_WAITS_FOR_OLDER)
-            .order_by(_c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=outbox)
-        )
-        claim = (
-            update(outbox)
-            .where(_c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=lease_until, lease_token=str(uuid.uuid4()))
-            .returning(*_c)
-        )
-        claimed = (await self._session.scalars(select(OutboxMessage).from_statement(claim))).all()
+        values = {"now": now, "limit": limit, "lease_until": lease_until, "token": str(uuid.uuid4())}
+        claimed = (await self._session.scalars(_claim_statement(), values)).all()
         return sorted(claimed, key=lambda message: message.id or 0)
 
     async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:

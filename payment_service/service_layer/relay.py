@@ -2,8 +2,14 @@
 
 Claim, commit, deliver, record. A relay leases up to `batch_size` due messages in one short
 transaction (domain.outbox explains the lease), delivers them in one call with no transaction
-open, and records every outcome in another short transaction. Messages of one payment go in the
-order they were written: a claim takes only a payment's oldest unsent message.
+open, and records every outcome in another short transaction, which also claims the next batch
+(one transaction fewer per batch; and a refund that waited for the completion just recorded is
+due now). Messages of one payment go in the order they were written: a claim takes only a
+payment's oldest unsent message.
+
+A wake-up (a new outbox row committed) is answered at once, even while a batch is on its way: if a
+delivery slot is free the new rows are claimed and sent in it, rather than waiting for the batch
+in flight to be answered and recorded. At a light load that wait is most of a payment's latency.
 
 Why a lease rather than the row locks of a transaction held open through the call: a lock lives
 only as long as its transaction, so the transaction (and a database connection per relay, and
@@ -23,6 +29,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from paygrant.db import utcnow
 from paygrant.failure_log import log_failure
@@ -82,15 +89,18 @@ class OutboxRelay(BackgroundService):
         """Delivers batches until none is due, up to `in_flight` at once; returns how many messages were attempted.
 
         While one batch is on its way the next is claimed and sent, so the relay's own database work
-        overlaps the receiver's. Order per payment holds all the same: a message waits in the outbox
-        until the one before it of its payment is recorded sent, whoever carries it.
+        overlaps the receiver's; a wake-up while batches are on their way claims at once when a slot is
+        free. Order per payment holds all the same: a message waits in the outbox until the one before
+        it of its payment is recorded sent, whoever carries it.
         """
         attempted = 0
-        delivering: set[asyncio.Task[None]] = set()
-        maybe_more = True  # false after a claim took less than a batch: nothing else was due then
+        delivering: set[asyncio.Task[list[OutboxMessage]]] = set()
+        woken: asyncio.Task[bool] | None = None
+        maybe_more = True  # false after a claim took less than a batch and no wake-up came since
         try:
             while True:
                 if maybe_more and len(delivering) < self._in_flight:
+                    self._wakeup.clear()  # the claim sees every row committed before it
                     claimed = await self.claim()
                     maybe_more = len(claimed) == self._batch_size
                     if claimed:
@@ -99,15 +109,31 @@ class OutboxRelay(BackgroundService):
                         continue
                 if not delivering:
                     return attempted
-                # Full, or nothing due until a batch in flight is recorded (a refund behind its completion).
-                done, delivering = await asyncio.wait(delivering, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
-                maybe_more = True
+                # Until a batch is recorded (its follow-up claimed with it), or a wake-up while a slot is free.
+                if woken is None and len(delivering) < self._in_flight:
+                    woken = asyncio.create_task(self._wakeup.wait())
+                await asyncio.wait(self._waits(delivering, woken), return_when=asyncio.FIRST_COMPLETED)
+                if woken is not None and woken.done():
+                    woken, maybe_more = None, True
+                for task in [task for task in delivering if task.done()]:
+                    delivering.remove(task)
+                    follow_up = task.result()
+                    if follow_up:
+                        delivering.add(asyncio.create_task(self.deliver(follow_up)))
+                        attempted += len(follow_up)
+                    maybe_more = maybe_more or len(follow_up) == self._batch_size
         finally:
-            for task in delivering:
+            pending = self._waits(delivering, woken)
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*delivering, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @staticmethod
+    def _waits(
+        delivering: set[asyncio.Task[list[OutboxMessage]]], woken: asyncio.Task[bool] | None
+    ) -> list[asyncio.Task[Any]]:
+        """The tasks a pass waits on: its deliveries, and the wake-up while it listens for one."""
+        return [*delivering, *([woken] if woken is not None else [])]
 
     async def run(self) -> None:
         """Delivers whatever is due, then waits for a wake-up or the poll interval; forever."""
@@ -130,8 +156,13 @@ class OutboxRelay(BackgroundService):
             await uow.commit()
         return claimed
 
-    async def deliver(self, claimed: Sequence[OutboxMessage]) -> None:
-        """Delivers claimed messages in one call, then records the outcome of each in one transaction."""
+    async def deliver(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+        """Delivers claimed messages in one call, then records the outcome of each in one transaction, which
+        also claims the next batch: returned, leased to this relay, for the caller to deliver.
+
+        The follow-up claim finds what came due meanwhile, and the messages that waited for these: a
+        refund behind its completion is due only once the completion is recorded sent.
+        """
         sendable: list[OutboxMessage] = []
         events: list[PaymentEvent] = []
         undecodable: list[tuple[OutboxMessage, DeliveryFailed]] = []
@@ -155,7 +186,9 @@ class OutboxRelay(BackgroundService):
             self._record(message, result, now)
         async with self._uow_factory() as uow:
             await uow.outbox.record_outcomes(claimed)
+            follow_up = await uow.outbox.claim_due(now, self._batch_size, now + self._lease)
             await uow.commit()
+        return follow_up
 
     def _record(self, message: OutboxMessage, failure: DeliveryFailed | None, now: dt.datetime) -> None:
         if failure is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus, RetryPolicy
 from payment_service.service_layer.relay import OutboxRelay
 from tests.unit.payment_fakes import FakeStore, FakeUnitOfWork
+from tests.waiting import wait_for_event
 
 POLICY = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=60)
 NO_WAIT = RetryPolicy(max_attempts=3, base_seconds=0, max_seconds=0)
@@ -164,3 +166,51 @@ async def test_claimed_messages_are_not_claimed_again_before_their_lease_ends() 
 
     assert await _relay(store, Receiver()).deliver_due() == 0, "the lease still holds the message"
     assert message.next_attempt_at >= utcnow() + dt.timedelta(seconds=20)
+
+
+async def test_a_wake_up_while_a_batch_is_on_its_way_sends_the_new_message_at_once() -> None:
+    """At a light load, a payment's message must not wait for the call before it to be answered and recorded."""
+    store, first, second = FakeStore(), _message(payment_id="pay-1"), _message(payment_id="pay-2")
+    store.outbox.append(first)
+    second_sent = asyncio.Event()
+
+    async def receiver(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        if events[0].event_id == first.event_id:
+            store.outbox.append(second)  # committed while the first call is on its way
+            relay.wake()
+            # The first call is answered only once the second message arrived: a relay that waited for it would hang.
+            await wait_for_event(second_sent, what="the second message, sent while the first call waits")
+        else:
+            second_sent.set()
+        return [None] * len(events)
+
+    relay = OutboxRelay(lambda: FakeUnitOfWork(store), receiver, POLICY, poll_seconds=1)
+
+    assert await relay.deliver_due() == 2
+    assert {first.status, second.status} == {OutboxStatus.SENT}
+
+
+async def test_a_wake_up_with_every_slot_busy_waits_for_a_slot() -> None:
+    store = FakeStore()
+    store.outbox.extend([_message(payment_id="pay-1"), _message(payment_id="pay-2")])
+    later = _message(payment_id="pay-3")
+    in_flight, answer = 0, asyncio.Event()
+    most_in_flight = 0
+
+    async def receiver(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        if in_flight == 2 and later not in store.outbox:
+            store.outbox.append(later)
+            relay.wake()
+            answer.set()
+        await wait_for_event(answer, what="both slots to be taken")
+        in_flight -= 1
+        return [None] * len(events)
+
+    relay = OutboxRelay(lambda: FakeUnitOfWork(store), receiver, POLICY, poll_seconds=1, batch_size=1, in_flight=2)
+
+    assert await relay.deliver_due() == 3
+    assert most_in_flight == 2
+    assert {message.status for message in store.outbox} == {OutboxStatus.SENT}
