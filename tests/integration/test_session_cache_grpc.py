@@ -92,9 +92,11 @@ async def test_getcheckout_answers_paid_when_redis_was_flushed_between_checkout_
 ) -> None:
     async with _service(new_database, simulator, entitlement_port, redis_url, redis_prefix) as (stub, cache):
         session_id, checkout = await _checkout_and_pay(stub, simulator)
-        keys = [key async for key in redis.scan_iter(match=f"{redis_prefix}:*")]
-        assert keys
-        await redis.delete(*keys)  # the service's keys gone, as after FLUSHALL or a restart without persistence
+        # The session's own key: scanning for the prefix would walk the whole keyspace, and on a busy Redis
+        # outlast the pending entry's TTL.
+        key = f"{redis_prefix}:session:{session_id}"
+        assert await redis.exists(key)
+        await redis.delete(key)  # the service's keys gone, as after FLUSHALL or a restart without persistence
 
         paid = await SimulatorControl(simulator.base_url).pay(checkout.invoice.invoice_id)
 
