@@ -39,7 +39,7 @@ class EntitlementApp(ServiceApp):
         security = s.server_security()  # a misconfiguration stops the start before anything opens
         database = await self._started.enter_async_context(open_database(s.entitlement_database_url, SCHEMA))
         servicer = EntitlementServicer(
-            lambda: UnitOfWork(database.sessions), SqlOwnershipReader(database.reads), await self._ownership_cache()
+            lambda: UnitOfWork(database.sessions), SqlOwnershipReader(database.autocommit), await self._ownership_cache()
         )
         server = GrpcServer(
             host=s.entitlement_grpc_host,

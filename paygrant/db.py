@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.types import TypeDecorator
 
@@ -66,13 +68,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout, and its folder.
 
     Bound parameters are hidden from error messages, so no logged traceback carries stored values.
     """
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return _ping_when_idle(create_async_engine(url, hide_parameters=True))
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -89,11 +95,42 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def create_read_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine of Database.reads; SQLite shares `engine`'s connections (and their pragmas)."""
+def create_autocommit_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
+    """The engine of Database.autocommit; SQLite shares `engine`'s connections (and their pragmas)."""
     if is_sqlite(url):
         return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, hide_parameters=True)
+    return _ping_when_idle(create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, hide_parameters=True))
+
+
+def _ping_when_idle(engine: AsyncEngine) -> AsyncEngine:
+    """Pings a pooled connection before use only when it has been idle for PING_AFTER_IDLE_SECONDS.
+
+    SQLAlchemy's pool_pre_ping pings at every checkout: a round trip per transaction, which on a
+    busy service is a tenth of an ownership change's time and finds nothing (a connection used a
+    moment ago is alive). A connection that idled may have outlived its server (a restart, a
+    failover); it is pinged, and replaced when that fails. A connection that dies in use fails its
+    statement as an outage (UNAVAILABLE, retried by the caller), and SQLAlchemy then replaces every
+    connection of the pool opened before the failure.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _note_use(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # whatever the driver raises, this connection cannot serve
+            raise DisconnectionError(f"a pooled connection failed its ping: {error!r}") from error
+
+    return engine
+
+
+_LAST_USED = "paygrant_last_used"
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -145,17 +182,20 @@ class Schema:
 
 @dataclass(frozen=True)
 class Database:
-    """An open, migrated database: its engine, the sessions units of work run in, and `reads`.
+    """An open, migrated database: its engine, the sessions units of work run in, and `autocommit`.
 
-    `reads` is for single statements outside any unit of work, such as ownership checks: in
-    autocommit (no BEGIN and ROLLBACK round trips) and, on PostgreSQL, on connections of its own
-    that skip the pre-ping (one more round trip per checkout). A read that finds its connection
-    dead after a database restart fails with `connection_invalidated` set, and may be retried once.
+    `autocommit` is for single statements that need no transaction around them, such as ownership
+    checks and the relay's claims: each statement commits by itself (no BEGIN and COMMIT round
+    trips), on connections of their own on PostgreSQL. `autocommit_sessions` are ORM sessions over
+    it: their commit() commits nothing, since every statement already did. A statement that finds
+    its connection dead after a database restart fails with `connection_invalidated` set, and may
+    be retried once.
     """
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    reads: AsyncEngine
+    autocommit: AsyncEngine
+    autocommit_sessions: async_sessionmaker[AsyncSession]
 
 
 @contextlib.asynccontextmanager
@@ -163,13 +203,13 @@ async def open_database(url: str, schema: Schema, *, migrate: bool = True) -> As
     """The one way to open a service's database: map the models, migrate, make sessions; disposed on exit."""
     schema.map_models()
     engine = create_engine(url)
-    reads = create_read_engine(url, engine)
+    autocommit = create_autocommit_engine(url, engine)
     try:
         if migrate:
             await upgrade_to_head(engine, schema.migrations)
-        yield Database(engine, session_factory(engine), reads)
+        yield Database(engine, session_factory(engine), autocommit, session_factory(autocommit))
     finally:
-        await reads.dispose()
+        await autocommit.dispose()
         await engine.dispose()
 
 

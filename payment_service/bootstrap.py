@@ -79,7 +79,7 @@ class PaymentApp(ServiceApp):
         if self._run_relay:
             policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)
             self.relay = OutboxRelay(
-                uow_factory,
+                lambda: UnitOfWork(database.autocommit_sessions),  # claims and outcomes are single statements
                 entitlements.apply_events,
                 policy,
                 s.relay_poll_seconds,

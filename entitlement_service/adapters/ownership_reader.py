@@ -1,7 +1,7 @@
 """Ownership answers read straight from the entitlements table, outside any unit of work.
 
-A check needs one SELECT and nothing else, so it runs on Database.reads (autocommit, no pre-ping:
-no round trip but the query's own), and concurrent checks share one query
+A check needs one SELECT and nothing else, so it runs on Database.autocommit (no BEGIN, no
+COMMIT: no round trip but the query's own), and concurrent checks share one query
 (paygrant.coalescing). On PostgreSQL the keys travel as three arrays joined through `unnest`, so
 the statement text, and with it asyncpg's prepared statement, is the same for any number of keys.
 """
@@ -61,7 +61,7 @@ def answers_from(queries: Iterable[OwnershipQuery], rows: Iterable[Sequence[Any]
 
 
 class SqlOwnershipReader:
-    """Reads ownership on Database.reads, one query for every check waiting at once (up to 1,000 keys).
+    """Reads ownership on Database.autocommit, one query for every check waiting at once (up to 1,000 keys).
 
     A read that finds its connection dead (after a database restart) is retried once on a new one.
     """

@@ -1,11 +1,13 @@
 """The outbox relay: delivers outbox messages to the entitlement service in batches, at least once.
 
-Claim, commit, deliver, record. A relay leases up to `batch_size` due messages in one short
-transaction (domain.outbox explains the lease), delivers them in one call with no transaction
-open, and records every outcome in another short transaction, which also claims the next batch
-(one transaction fewer per batch; and a refund that waited for the completion just recorded is
-due now). Messages of one payment go in the order they were written: a claim takes only a
-payment's oldest unsent message.
+Claim, deliver, record. A relay leases up to `batch_size` due messages in one statement
+(domain.outbox explains the lease), delivers them in one call with no transaction open, records
+every outcome (one statement for all the messages delivered), and claims the next batch at once
+(a refund that waited for the completion just recorded is due now). Each of these statements
+stands alone, as nothing needs two of them to commit together: the service runs the relay's units
+of work in autocommit, so a claim costs one round trip to the database rather than four (BEGIN,
+claim, COMMIT, and a ping). Messages of one payment go in the order they were written: a claim
+takes only a payment's oldest unsent message.
 
 A wake-up (a new outbox row committed) is answered at once, even while a batch is on its way: if a
 delivery slot is free the new rows are claimed and sent in it, rather than waiting for the batch
@@ -157,8 +159,8 @@ class OutboxRelay(BackgroundService):
         return claimed
 
     async def deliver(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-        """Delivers claimed messages in one call, then records the outcome of each in one transaction, which
-        also claims the next batch: returned, leased to this relay, for the caller to deliver.
+        """Delivers claimed messages in one call, records the outcome of each, then claims the next batch:
+        returned, leased to this relay, for the caller to deliver.
 
         The follow-up claim finds what came due meanwhile, and the messages that waited for these: a
         refund behind its completion is due only once the completion is recorded sent.

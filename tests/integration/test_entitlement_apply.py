@@ -39,7 +39,7 @@ async def apply(event: PaymentEvent, database: Database) -> bool:
 
 async def ownership(database: Database, kind: str, item_id: str, user_id: str = "u1") -> Ownership:
     query = parse_query(user_id, kind, item_id)
-    [answer] = await check_ownership([query], SqlOwnershipReader(database.reads), NoOwnershipCache())
+    [answer] = await check_ownership([query], SqlOwnershipReader(database.autocommit), NoOwnershipCache())
     return answer
 
 

@@ -44,8 +44,8 @@ def statements(database: Database) -> list[str]:
         sent.append(statement)
 
     engines = [database.engine.sync_engine]
-    if database.reads.sync_engine.pool is not database.engine.sync_engine.pool:  # PostgreSQL: a pool of its own
-        engines.append(database.reads.sync_engine)
+    if database.autocommit.sync_engine.pool is not database.engine.sync_engine.pool:  # PostgreSQL: a pool of its own
+        engines.append(database.autocommit.sync_engine)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     return sent
@@ -61,7 +61,7 @@ class Service:
 
     def __init__(self, database: Database, cache: RedisOwnershipCache) -> None:
         self.database, self.cache = database, cache
-        self.read = SqlOwnershipReader(database.reads)
+        self.read = SqlOwnershipReader(database.autocommit)
 
     def uow_factory(self) -> UnitOfWork:
         return UnitOfWork(self.database.sessions)

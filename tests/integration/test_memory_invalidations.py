@@ -81,7 +81,7 @@ class Replica:
         self.shared = CountingRedisCache(self.redis, redis_prefix)
         self.memory = WatchedMemory(self.shared)
         self.invalidations = RedisInvalidations(redis_url, self.shared.invalidation_channel, self.memory)
-        self.read = SqlOwnershipReader(database.reads)
+        self.read = SqlOwnershipReader(database.autocommit)
 
     async def owns(self, query: OwnershipQuery) -> bool:
         """A check as the servicer makes it."""

@@ -18,7 +18,7 @@ from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.outbox import OutboxStatus, RetryPolicy
 from payment_service.service_layer.outbox_admin import outbox_report, retry_dead
-from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.relay import DeliverBatch, OutboxRelay
 from payment_service.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import POSTGRES_ONLY, NewDatabase
 from tests.waiting import wait_for_event
@@ -71,6 +71,11 @@ def _units(database: Database) -> UnitOfWorkFactory:
     return lambda: UnitOfWork(database.sessions)
 
 
+def _relay_units(database: Database) -> UnitOfWorkFactory:
+    """What the service gives its relay: units of work in autocommit (every claim and outcome is one statement)."""
+    return lambda: UnitOfWork(database.autocommit_sessions)
+
+
 @POSTGRES_ONLY
 async def test_two_relays_at_once_deliver_each_row_exactly_once(new_database: NewDatabase) -> None:
     url = await new_database("payment")
@@ -78,17 +83,20 @@ async def test_two_relays_at_once_deliver_each_row_exactly_once(new_database: Ne
     async with open_database(url, SCHEMA) as first_db, open_database(url, SCHEMA) as second_db:
         event_ids = await _enqueue(_units(first_db), 60)
         delivered: Counter[str] = Counter()
-        both_busy = asyncio.Barrier(2)
+        holds_a_batch = [asyncio.Event(), asyncio.Event()]
 
-        async def deliver(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
-            if not delivered:
-                # Each relay holds its first claimed batch until the other holds one too: they run side by side.
-                await asyncio.wait_for(both_busy.wait(), 10)
-            delivered.update(event.event_id for event in events)
-            return [None] * len(events)
+        def delivering_as(me: int) -> DeliverBatch:
+            async def deliver(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+                # Each relay holds what it claimed until the other holds a batch too: they run side by side.
+                holds_a_batch[me].set()
+                await asyncio.wait_for(holds_a_batch[1 - me].wait(), 10)
+                delivered.update(event.event_id for event in events)
+                return [None] * len(events)
 
-        first = OutboxRelay(_units(first_db), deliver, FAST_RETRY, poll_seconds=1, batch_size=10)
-        second = OutboxRelay(_units(second_db), deliver, FAST_RETRY, poll_seconds=1, batch_size=10)
+            return deliver
+
+        first = OutboxRelay(_relay_units(first_db), delivering_as(0), FAST_RETRY, poll_seconds=1, batch_size=10)
+        second = OutboxRelay(_relay_units(second_db), delivering_as(1), FAST_RETRY, poll_seconds=1, batch_size=10)
         counts = await asyncio.gather(first.deliver_due(), second.deliver_due())
 
         assert sorted(delivered) == sorted(event_ids)
@@ -114,7 +122,7 @@ async def test_a_failed_delivery_is_recorded_on_the_row(database: Database) -> N
 
 async def test_a_commit_with_outbox_rows_wakes_the_relay_in_its_process(database: Database) -> None:
     recorder = Recorder()
-    relay = OutboxRelay(_units(database), recorder, FAST_RETRY, poll_seconds=60)
+    relay = OutboxRelay(_relay_units(database), recorder, FAST_RETRY, poll_seconds=60)
     await relay.start()
     try:
         await wait_for_event(relay.idle, what="the relay's first pass")  # the next poll is a minute away
@@ -131,7 +139,7 @@ async def test_a_relay_in_another_process_wakes_on_notify_not_on_its_poll(new_da
     url = await new_database("payment")
     async with open_database(url, SCHEMA) as writer_db, open_database(url, SCHEMA) as relay_db:
         recorder = Recorder()
-        relay = OutboxRelay(_units(relay_db), recorder, FAST_RETRY, poll_seconds=60)
+        relay = OutboxRelay(_relay_units(relay_db), recorder, FAST_RETRY, poll_seconds=60)
         notifications = OutboxNotifications(url, relay.wake)
         await relay.start()
         await notifications.start()

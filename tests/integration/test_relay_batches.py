@@ -47,6 +47,11 @@ def _units(database: Database) -> UnitOfWorkFactory:
     return lambda: UnitOfWork(database.sessions)
 
 
+def _relay_units(database: Database) -> UnitOfWorkFactory:
+    """What the service gives its relay: units of work in autocommit (every claim and outcome is one statement)."""
+    return lambda: UnitOfWork(database.autocommit_sessions)
+
+
 async def _statuses(database: Database) -> dict[str, int]:
     async with database.engine.connect() as conn:
         counted = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
@@ -108,7 +113,7 @@ async def test_two_relays_never_deliver_a_refund_before_its_completion(
     async with open_database(payment_url, SCHEMA) as first_db, open_database(payment_url, SCHEMA) as second_db:
         await _enqueue(_units(first_db), rows)
         relays = [
-            OutboxRelay(_units(db), client.apply_events, RETRY_AT_ONCE, poll_seconds=1, batch_size=batch_size)
+            OutboxRelay(_relay_units(db), client.apply_events, RETRY_AT_ONCE, poll_seconds=1, batch_size=batch_size)
             for db in (first_db, second_db)
         ]
 
@@ -135,7 +140,7 @@ async def test_a_refund_waits_while_its_completion_is_retried(database: Database
             raise DeliveryFailed("UNAVAILABLE: connection refused")
         return [None] * len(events)
 
-    passes = Passes(OutboxRelay(_units(database), fails_the_first_call, RETRY_AT_ONCE, poll_seconds=1))
+    passes = Passes(OutboxRelay(_relay_units(database), fails_the_first_call, RETRY_AT_ONCE, poll_seconds=1))
     await eventually(lambda: passes.reached(3), what="the completion twice, then the refund")
 
     assert calls == [[completion.event_id], [completion.event_id], [refund.event_id]]
@@ -152,7 +157,7 @@ async def test_a_relay_killed_mid_batch_loses_nothing(payment_url: str) -> None:
             await never.wait()
             raise AssertionError("a dead relay gets no answer")
 
-        dying = OutboxRelay(_units(dying_db), hangs, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
+        dying = OutboxRelay(_relay_units(dying_db), hangs, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
         killed = asyncio.create_task(dying.deliver_due())
         await wait_for_event(in_flight, what="the first relay to claim and start delivering")
         received: list[str] = []
@@ -161,7 +166,7 @@ async def test_a_relay_killed_mid_batch_loses_nothing(payment_url: str) -> None:
             received.extend(event.event_id for event in batch)
             return [None] * len(batch)
 
-        other = OutboxRelay(_units(other_db), receives, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
+        other = OutboxRelay(_relay_units(other_db), receives, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
         assert await other.deliver_due() == 0, "the rows are leased to the first relay"
         killed.cancel()  # it dies mid-batch: nothing of it runs any more
 
@@ -174,9 +179,9 @@ async def test_a_relay_killed_mid_batch_loses_nothing(payment_url: str) -> None:
 
 async def test_a_relay_whose_lease_ran_out_records_nothing(database: Database) -> None:
     await _enqueue(_units(database), [_event("pay-1", EventType.PAYMENT_COMPLETED)])
-    slow = OutboxRelay(_units(database), _never_called, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
+    slow = OutboxRelay(_relay_units(database), _never_called, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE)
     claimed = await slow.claim()
-    taken_over = Passes(OutboxRelay(_units(database), _applies, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE))
+    taken_over = Passes(OutboxRelay(_relay_units(database), _applies, RETRY_AT_ONCE, poll_seconds=1, lease=LEASE))
     await eventually(lambda: taken_over.reached(1), what="another relay to take the row over")
 
     for message in claimed:  # the slow relay's answer comes at last: a refusal it may no longer record
@@ -198,7 +203,7 @@ async def _applies(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None
 
 async def test_sent_rows_are_deleted_after_the_retention_period_in_small_batches(database: Database) -> None:
     await _enqueue(_units(database), [_event(f"pay-{n}", EventType.PAYMENT_COMPLETED) for n in range(10)])
-    await OutboxRelay(_units(database), _applies, RETRY_AT_ONCE, poll_seconds=1).deliver_due()
+    await OutboxRelay(_relay_units(database), _applies, RETRY_AT_ONCE, poll_seconds=1).deliver_due()
     await _enqueue(_units(database), [_event("pay-pending", EventType.PAYMENT_COMPLETED)])
     async with database.engine.begin() as conn:
         oldest = select(outbox.c.id).order_by(outbox.c.id).limit(7).scalar_subquery()
