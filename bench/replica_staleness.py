@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from bench.support import entitlement_process, fresh_database, postgres_available
-from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
+from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache, invalidated_user
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.entitlement.v1.entitlement_pb2_grpc import EntitlementServiceStub
@@ -55,7 +55,7 @@ async def delivered(pubsub: PubSub, user_id: str, within: float = 10.0) -> None:
     async with asyncio.timeout(within):
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=within)
-            if message is not None and message["data"] == user_id:
+            if message is not None and invalidated_user(message["data"]) == user_id:
                 return
 
 

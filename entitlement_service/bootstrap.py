@@ -39,7 +39,9 @@ class EntitlementApp(ServiceApp):
         security = s.server_security()  # a misconfiguration stops the start before anything opens
         database = await self._started.enter_async_context(open_database(s.entitlement_database_url, SCHEMA))
         servicer = EntitlementServicer(
-            lambda: UnitOfWork(database.sessions), SqlOwnershipReader(database.autocommit), await self._ownership_cache()
+            lambda: UnitOfWork(database.sessions),
+            SqlOwnershipReader(database.autocommit),
+            await self._ownership_cache(),
         )
         server = GrpcServer(
             host=s.entitlement_grpc_host,
@@ -68,6 +70,6 @@ class EntitlementApp(ServiceApp):
         if s.ownership_memory_users == 0:
             return shared
         memory = MemoryOwnershipCache(shared, s.ownership_memory_users, s.ownership_memory_ttl_seconds)
-        self.invalidations = RedisInvalidations(s.redis_url, shared.invalidation_channel, memory)
+        self.invalidations = RedisInvalidations(s.redis_url, shared, memory)
         await self._component(self.invalidations)
         return memory

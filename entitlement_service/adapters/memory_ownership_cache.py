@@ -12,6 +12,12 @@ read then is stored only if its user has not been invalidated since. While inval
 arrive (Redis unreachable, the subscription not confirmed yet) memory is dark: it is emptied,
 holds nothing, and every check goes to Redis or the database. Answers also expire after a TTL,
 which bounds what a lost message could cost.
+
+The replica that made a change keeps the answers the change committed (the change knows them), so
+the first check after a payment is answered here without a round trip; it keeps them only for
+users of whom it heard no other invalidation since just before the commit (CommittedAnswers says
+why that suffices). It ignores its own messages when they come back: it forgot those users itself
+before its RPC returned, and whatever it learned since is newer than the message.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.purchase import ItemRef
-from entitlement_service.service_layer.ownership_cache import CacheLookup, OwnershipCache
+from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers, OwnershipCache
 
 # How many recent invalidations are remembered one by one; older ones count as one, at `_floor`.
 REMEMBERED_INVALIDATIONS = 10_000
@@ -73,13 +79,33 @@ class MemoryOwnershipCache:
         """Invalidates the shared cache (which tells every replica), then forgets here, even if that failed."""
         await self.invalidate_users([user_id])
 
-    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
-        """invalidate_user for every user given, the shared cache asked once."""
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
+        """invalidate_user for every user given, the shared cache asked once; then keeps what the change
+        `committed` for each user of whom no other invalidation was heard since the change noted the epoch."""
         try:
             await self._shared.invalidate_users(user_ids)
-        finally:
-            for user_id in user_ids:
-                self.forget_user(user_id)
+        except BaseException:
+            self._forget_users(user_ids)
+            raise
+        # From here to the store nothing awaits: no invalidation can come between the test and the store.
+        kept = {} if committed is None else self._not_overtaken(committed)
+        self._forget_users(user_ids)
+        self._store(kept, self._epoch)
+
+    def epoch(self) -> int:
+        """The count of invalidations this process has heard."""
+        return self._epoch
+
+    def _not_overtaken(self, committed: CommittedAnswers) -> dict[OwnershipQuery, Ownership]:
+        return {
+            query: ownership
+            for query, ownership in committed.answers.items()
+            if self._invalidated.get(query.user_id, self._floor) <= committed.epoch
+        }
+
+    def _forget_users(self, user_ids: Sequence[str]) -> None:
+        for user_id in user_ids:
+            self.forget_user(user_id)
 
     def forget_user(self, user_id: str) -> None:
         """Drops the user's answers, and refuses to store any read before now."""

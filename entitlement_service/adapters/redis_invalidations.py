@@ -15,37 +15,43 @@ import logging
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from entitlement_service.adapters.memory_ownership_cache import MemoryOwnershipCache
+from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
 from paygrant.runtime import BackgroundService
 
 log = logging.getLogger(__name__)
 
 
 class RedisInvalidations(BackgroundService):
-    """Subscribes to the invalidation channel and applies each message to `memory`."""
+    """Subscribes to `shared`'s invalidation channel and applies each message another process sent to `memory`.
+
+    `own_messages` counts the messages of this process that came back (and were ignored).
+    """
 
     name = "ownership-invalidations"
 
     def __init__(
         self,
         redis_url: str,
-        channel: str,
+        shared: RedisOwnershipCache,
         memory: MemoryOwnershipCache,
         ping_interval: float = 1.0,
         silence_limit: float = 3.0,
         retry_interval: float = 1.0,
     ) -> None:
         self._redis_url = redis_url
-        self._channel = channel
+        self._shared = shared
+        self._channel = shared.invalidation_channel
         self._memory = memory
         self._ping_interval = ping_interval
         self._silence_limit = silence_limit
         self._retry_interval = retry_interval
         self.subscribed = asyncio.Event()  # set while memory is live; tests and benchmarks wait on it
+        self.own_messages = 0
 
     async def run(self) -> None:
         """Subscribes, follows, and after a failure goes dark and subscribes again, until cancelled."""
@@ -86,7 +92,10 @@ class RedisInvalidations(BackgroundService):
                 continue
             heard = loop.time()
             if message["type"] == "message":
-                self._memory.forget_user(message["data"])
+                if (user_id := self._shared.foreign_user(message["data"])) is not None:
+                    self._memory.forget_user(user_id)
+                else:
+                    self.own_messages += 1
             elif message["type"] == "subscribe":
                 self._memory.go_live()
                 if not self.subscribed.is_set():

@@ -14,7 +14,12 @@ writes under a token no earlier reader had. Generation keys have no expiry (only
 hashes do), so a Redis with a volatile-* eviction policy never drops them.
 
 Every invalidation is also published on `invalidation_channel`, for the answers each replica
-keeps in its own memory (memory_ownership_cache, redis_invalidations).
+keeps in its own memory (memory_ownership_cache, redis_invalidations). A message is the user's id,
+a tab (which no id holds), and the sending process's token, so a replica knows its own messages.
+
+The answers a change committed are not written here: two replicas' changes of one user reach Redis
+in any order, and nothing here could tell the older from the newer. Each replica's memory can
+(memory_ownership_cache), and keeps them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from redis.typing import EncodableT
 from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, OwnershipQuery
 from entitlement_service.domain.errors import OwnershipCacheUnavailable
 from entitlement_service.domain.purchase import ItemRef, Source
-from entitlement_service.service_layer.ownership_cache import CacheLookup
+from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class RedisOwnershipCache:
         self._prefix = prefix
         self._ttl = ttl_seconds
         self._failing = False  # an outage is logged once, when it starts, not once per check
+        self.sender = secrets.token_hex(8)  # names this process's invalidation messages
 
     async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
         """Cached answers to the queries, in two round trips whatever the number of users."""
@@ -111,19 +117,29 @@ class RedisOwnershipCache:
         """
         await self.invalidate_users([user_id])
 
-    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
-        """invalidate_user for every user given, in one round trip whatever their number."""
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
+        """invalidate_user for every user given, in one round trip whatever their number (`committed` is not kept:
+        see the module's docstring)."""
         if not user_ids:
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.set(self._generation_key(user_id), _new_generation())
-                    pipe.publish(self.invalidation_channel, user_id)
+                    pipe.publish(self.invalidation_channel, f"{user_id}{_SENDER_SEPARATOR}{self.sender}")
                 await pipe.execute()
         except RedisError as error:
             who = user_ids[0] if len(user_ids) == 1 else f"{len(user_ids)} users"
             raise OwnershipCacheUnavailable(f"could not invalidate cached ownership of {who}") from error
+
+    def epoch(self) -> int:
+        """Invalidations are not heard here (a process's memory hears them)."""
+        return 0
+
+    def foreign_user(self, message: str) -> str | None:
+        """The user an invalidation message names, or None when this process sent it."""
+        user_id, _, sender = message.partition(_SENDER_SEPARATOR)
+        return None if sender == self.sender else user_id
 
     def _report_failure(self, what: str, error: RedisError) -> None:
         if not self._failing:
@@ -140,6 +156,14 @@ class RedisOwnershipCache:
 
     def _answers_key(self, user_id: str, generation: str) -> str:
         return f"{self._prefix}:own:{user_id}:{generation}"
+
+
+def invalidated_user(message: str) -> str:
+    """The user an invalidation message names, whoever sent it."""
+    return message.partition(_SENDER_SEPARATOR)[0]
+
+
+_SENDER_SEPARATOR = "\t"
 
 
 def _new_generation() -> str:

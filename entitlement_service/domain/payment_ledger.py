@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from entitlement_service.domain.entitlement import Entitlement, derive_entitlement
+from entitlement_service.domain.entitlement import NOT_OWNED, Entitlement, Ownership, OwnershipQuery, derive_entitlement
 from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.purchase import ItemRef, Purchase, ensure_bought_by, owned_through_another_payment
 from paygrant.contract_rules import EventType
@@ -77,6 +77,13 @@ class PaymentLedger:
         return {
             (user, item): derive_entitlement(user, item, self._active.get((user, item), []))
             for user, item in self.changed
+        }
+
+    def answers(self) -> dict[OwnershipQuery, Ownership]:
+        """What an ownership check answers now for every changed holding."""
+        return {
+            OwnershipQuery(user, item): NOT_OWNED if entitlement is None else entitlement.ownership
+            for (user, item), entitlement in self.entitlements().items()
         }
 
     def _complete(self, event: PaymentEvent, recorded: list[Purchase]) -> None:

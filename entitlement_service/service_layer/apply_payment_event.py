@@ -9,6 +9,9 @@ nothing in memory, and its inbox row is taken out again before the commit, so it
 nor rolls back the others. A savepoint per event would give the same answers at about ten round
 trips per event instead of about ten per batch: the relay's throughput is this difference.
 
+After the commit the cache forgets the buyers' answers, and may keep the ones the ledger derived
+(CommittedAnswers), so that a buyer's first check after paying need not read them back.
+
 A single ApplyPaymentEvent is a batch of one: one code path for both.
 """
 
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from entitlement_service.domain.errors import InvalidRequest, PaymentOfAnotherUser
 from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.payment_ledger import PaymentLedger, holdings_touched
-from entitlement_service.service_layer.ownership_cache import OwnershipCache
+from entitlement_service.service_layer.ownership_cache import CommittedAnswers, OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.db import utcnow
 
@@ -57,6 +60,7 @@ async def apply_payment_events(
     """
     valid = [event for event in events if isinstance(event, PaymentEvent)]
     decided: dict[int, EventOutcome] = {}  # by position in `valid`
+    committed = CommittedAnswers({}, cache.epoch())
     if valid:
         async with uow_factory() as uow:
             now = utcnow()
@@ -87,9 +91,10 @@ async def apply_payment_events(
             await uow.purchases.save_revocations(ledger.revoked)
             await uow.purchases.mark_refunds(ledger.refund_marks, now)
             await uow.entitlements.put_many(ledger.entitlements())
+            committed = CommittedAnswers(ledger.answers(), cache.epoch())
             await uow.commit()
     # Also after a duplicate: the first apply may have committed and then failed to get here.
     done = [event for position, event in enumerate(valid) if isinstance(decided[position], Applied)]
-    await cache.invalidate_users(sorted({event.user_id for event in done}))
+    await cache.invalidate_users(sorted({event.user_id for event in done}), committed)
     outcomes = iter(decided[position] for position in range(len(valid)))
     return [event if isinstance(event, InvalidRequest) else next(outcomes) for event in events]

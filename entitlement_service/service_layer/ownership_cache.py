@@ -23,6 +23,19 @@ class CacheLookup:
     epoch: int = 0
 
 
+@dataclass(frozen=True)
+class CommittedAnswers:
+    """What a change committed for the holdings it touched, and the cache's epoch noted just before its commit.
+
+    Every later change of the same user commits after this one (the buyer's lock orders them), so it
+    can be heard only after the epoch was noted: an invalidation heard since then may be newer than
+    these answers, and a cache keeps them only where none was.
+    """
+
+    answers: Mapping[OwnershipQuery, Ownership]
+    epoch: int
+
+
 class OwnershipCache(Protocol):
     """A cache of ownership answers, invalidated per user after every ownership change."""
 
@@ -35,8 +48,12 @@ class OwnershipCache(Protocol):
     async def invalidate_user(self, user_id: str) -> None:
         """Forgets every answer about the user; raises OwnershipCacheUnavailable when it cannot."""
 
-    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
-        """invalidate_user for many users at once (a batch of payment events changes many)."""
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
+        """invalidate_user for many users at once (a batch of payment events changes many); a cache may then keep
+        the answers the change `committed`, so that the next check need not read them back."""
+
+    def epoch(self) -> int:
+        """The count of invalidations this process has heard; a change notes it just before it commits."""
 
 
 class NoOwnershipCache:
@@ -52,5 +69,9 @@ class NoOwnershipCache:
     async def invalidate_user(self, user_id: str) -> None:
         """Nothing to forget."""
 
-    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
         """Nothing to forget."""
+
+    def epoch(self) -> int:
+        """Nothing is heard."""
+        return 0

@@ -24,9 +24,9 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 from redis.asyncio import Redis
@@ -26,7 +26,7 @@ from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.validation import parse_query
 from entitlement_service.service_layer.apply_payment_event import apply_payment_event
 from entitlement_service.service_layer.ownership import check_ownership
-from entitlement_service.service_layer.ownership_cache import CacheLookup
+from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers
 from entitlement_service.service_layer.unit_of_work import UnitOfWork
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.contract_rules import EventType
@@ -49,10 +49,17 @@ class CountingRedisCache(RedisOwnershipCache):
     def __init__(self, redis: Redis, prefix: str) -> None:
         super().__init__(redis, prefix, ttl_seconds=300)
         self.lookups = 0
+        self.before_next_invalidation: Callable[[], Awaitable[None]] | None = None  # run once, then cleared
 
     async def lookup(self, queries: Sequence[OwnershipQuery]) -> CacheLookup:
         self.lookups += 1
         return await super().lookup(queries)
+
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
+        if (run_first := self.before_next_invalidation) is not None:
+            self.before_next_invalidation = None
+            await run_first()
+        await super().invalidate_users(user_ids, committed)
 
 
 class WatchedMemory(MemoryOwnershipCache):
@@ -80,7 +87,7 @@ class Replica:
         self.redis = Redis.from_url(redis_url, decode_responses=True)
         self.shared = CountingRedisCache(self.redis, redis_prefix)
         self.memory = WatchedMemory(self.shared)
-        self.invalidations = RedisInvalidations(redis_url, self.shared.invalidation_channel, self.memory)
+        self.invalidations = RedisInvalidations(redis_url, self.shared, self.memory)
         self.read = SqlOwnershipReader(database.autocommit)
 
     async def owns(self, query: OwnershipQuery) -> bool:
@@ -209,6 +216,38 @@ async def test_an_answer_read_before_an_invalidation_that_arrives_during_the_rea
     assert answer.owned  # the answer of a check that began before the refund
     assert not await b.owns_not_from_memory(ALGEBRA)  # but memory did not keep it
     assert not await b.owns_from_memory(ALGEBRA)  # memory is live: the new answer is kept
+
+
+async def test_the_replica_that_applied_a_payment_answers_the_buyers_first_check_from_memory(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    await a.pays(EventType.PAYMENT_COMPLETED)
+    await b.has_heard("u1", 1)
+
+    async def own_message_back() -> bool:
+        return a.invalidations.own_messages >= 1
+
+    await eventually(own_message_back, what="A's own invalidation to come back to A")
+    assert a.memory.heard["u1"] == 1  # its own forget, before the RPC returned; the message itself was ignored
+    assert await a.owns_from_memory(ALGEBRA)  # what the completion committed, kept without a read
+    assert await b.owns_not_from_memory(ALGEBRA)  # another replica reads it
+
+
+async def test_a_payment_overtaken_by_a_later_change_before_its_answers_were_kept_keeps_none(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+
+    async def b_refunds_and_a_hears_it() -> None:
+        # A's completion has committed; B's refund commits after it and is heard by A before A keeps anything.
+        await b.pays(EventType.PAYMENT_REFUNDED)
+        await a.has_heard("u1", 1)
+
+    a.shared.before_next_invalidation = b_refunds_and_a_hears_it
+    await a.pays(EventType.PAYMENT_COMPLETED)
+    assert not await a.owns_not_from_memory(ALGEBRA)  # the completion's "owned" was not kept: it was stale
+    assert not await a.owns_from_memory(ALGEBRA)
 
 
 async def subscriber_ids(redis: Redis, channel: str) -> list[int]:

@@ -16,7 +16,7 @@ from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.history import HistoryQuery
 from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef, Purchase
-from entitlement_service.service_layer.ownership_cache import CacheLookup
+from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers
 from entitlement_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 
@@ -197,9 +197,12 @@ class FakeOwnershipCache:
     async def remember(self, lookup: CacheLookup, answers: Mapping[OwnershipQuery, Ownership]) -> None:
         self.answers.update(answers)
 
-    async def invalidate_users(self, user_ids: Sequence[str]) -> None:
+    async def invalidate_users(self, user_ids: Sequence[str], committed: CommittedAnswers | None = None) -> None:
         for user_id in user_ids:
             await self.invalidate_user(user_id)
+
+    def epoch(self) -> int:
+        return 0
 
     async def invalidate_user(self, user_id: str) -> None:
         self.invalidated.append(user_id)

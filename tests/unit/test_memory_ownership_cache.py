@@ -20,7 +20,7 @@ from entitlement_service.adapters.memory_ownership_cache import (
 from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, OwnershipQuery
 from entitlement_service.domain.errors import OwnershipCacheUnavailable
 from entitlement_service.domain.purchase import ItemRef, Source
-from entitlement_service.service_layer.ownership_cache import CacheLookup
+from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers
 from tests.unit.entitlement_fakes import FakeOwnershipCache
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -249,3 +249,43 @@ async def test_invalidate_user_forgets_here_even_when_the_shared_cache_fails_and
     await memory.remember(lookup, {U1_ALGEBRA: OWNED})  # an answer read before the failed invalidation
     shared.answers.clear()
     assert (await memory.lookup([U1_ALGEBRA])).known == {}
+
+
+async def test_a_change_keeps_the_answers_it_committed_and_forgets_the_users_others(
+    memory: MemoryOwnershipCache, shared: SharedCache
+) -> None:
+    geometry = OwnershipQuery("u1", ItemRef("course", "geometry"))
+    await remember_from_database(memory, {geometry: OWNED, U1_ALGEBRA: NOT_OWNED})
+    epoch = memory.epoch()  # noted before the change's commit
+    await memory.invalidate_users(["u1"], CommittedAnswers({U1_ALGEBRA: OWNED}, epoch))
+    assert shared.invalidated == ["u1"]
+    assert await from_memory(memory, shared, U1_ALGEBRA)
+    assert (await memory.lookup([U1_ALGEBRA])).known == {U1_ALGEBRA: OWNED}
+    assert not await from_memory(memory, shared, geometry)  # the user's other answers were forgotten
+
+
+async def test_answers_committed_before_another_change_of_the_user_was_heard_are_not_kept(
+    memory: MemoryOwnershipCache, shared: SharedCache
+) -> None:
+    epoch = memory.epoch()  # this change notes the epoch, and commits ...
+    memory.forget_user("u1")  # ... then another replica's later change of u1 is heard ...
+    memory.forget_user("u2")
+    await memory.invalidate_users(["u1", "u3"], CommittedAnswers({U1_ALGEBRA: OWNED, U3_ALGEBRA: OWNED}, epoch))
+    assert not await from_memory(memory, shared, U1_ALGEBRA)  # ... so what this change committed may be stale
+    assert await from_memory(memory, shared, U3_ALGEBRA)  # another user's was not overtaken
+
+
+async def test_a_change_whose_invalidation_failed_keeps_nothing(
+    memory: MemoryOwnershipCache, shared: SharedCache
+) -> None:
+    shared.unavailable = True
+    with pytest.raises(OwnershipCacheUnavailable):
+        await memory.invalidate_users(["u1"], CommittedAnswers({U1_ALGEBRA: OWNED}, memory.epoch()))
+    assert not await from_memory(memory, shared, U1_ALGEBRA)
+
+
+async def test_nothing_committed_is_kept_while_dark(shared: SharedCache, clock: Clock) -> None:
+    memory = MemoryOwnershipCache(shared, ttl_seconds=TTL, clock=clock)
+    await memory.invalidate_users(["u1"], CommittedAnswers({U1_ALGEBRA: OWNED}, memory.epoch()))
+    memory.go_live()
+    assert not await from_memory(memory, shared, U1_ALGEBRA)
