@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger
@@ -43,14 +44,33 @@ class SqlPurchaseRepository:
             if keys:
                 await self._session.execute(_LOCK_EACH, {"keys": keys})
 
-    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
-        """Every purchase each payment made, active or revoked (an empty list for a payment with none)."""
-        found: dict[str, list[Purchase]] = {payment_id: [] for payment_id in payment_ids}
-        for chunk in chunks(payment_ids):
-            query = select(Purchase).where(one_of(self._session, purchases.c.payment_id, chunk))
+    async def purchases_touched(
+        self, payment_ids: Collection[str], holdings: Collection[Holding]
+    ) -> tuple[dict[str, list[Purchase]], dict[Holding, list[Purchase]]]:
+        """Every purchase each payment made, active or revoked, and the active purchases of each holding, in one
+        query (for up to CHUNK payments and CHUNK holdings; one more per chunk beyond).
+
+        A purchase that is both (an active purchase of a payment asked about, of a holding asked about)
+        is one object in both answers, as the ledger revokes it in one place and reads it in the other.
+        """
+        c = purchases.c
+        of_payment: dict[str, list[Purchase]] = {payment_id: [] for payment_id in payment_ids}
+        active: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
+        payment_chunk: list[str]
+        holding_chunk: list[Holding]
+        for payment_chunk, holding_chunk in itertools.zip_longest(chunks(payment_ids), chunks(holdings), fillvalue=[]):
+            query = select(Purchase).where(
+                or_(
+                    one_of(self._session, c.payment_id, payment_chunk),
+                    and_(c.status == PurchaseStatus.ACTIVE, self._any_holding(holding_chunk)),
+                )
+            )
             for purchase in await self._session.scalars(query):
-                found[str(purchase.payment_id)].append(purchase)
-        return found
+                if purchase.payment_id in of_payment:
+                    of_payment[purchase.payment_id].append(purchase)
+                if purchase.is_active and (holding := (purchase.user_id, purchase.item)) in active:
+                    active[holding].append(purchase)
+        return of_payment, active
 
     async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
         """The purchases that give the user the item now."""
@@ -63,24 +83,27 @@ class SqlPurchaseRepository:
         return list(await self._session.scalars(query))
 
     async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
-        """The purchases that give each user the item now (an empty list where none does).
-
-        Asked as "any of these users, kinds and ids" (three lists, not a list of triples, so PostgreSQL
-        takes three array parameters): the answer may hold other combinations, which are left out here.
-        """
-        c = purchases.c
+        """The purchases that give each user the item now (an empty list where none does)."""
         found: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
         for chunk in chunks(holdings):
-            query = select(Purchase).where(
-                one_of(self._session, c.user_id, sorted({user_id for user_id, _ in chunk})),
-                one_of(self._session, c.item_kind, sorted({item.kind for _, item in chunk})),
-                one_of(self._session, c.item_id, sorted({item.id for _, item in chunk})),
-                c.status == PurchaseStatus.ACTIVE,
-            )
+            query = select(Purchase).where(purchases.c.status == PurchaseStatus.ACTIVE, self._any_holding(chunk))
             for purchase in await self._session.scalars(query):
                 if (holding := (purchase.user_id, purchase.item)) in found:
                     found[holding].append(purchase)
         return found
+
+    def _any_holding(self, holdings: list[Holding]) -> ColumnElement[bool]:
+        """The user is any of the holdings' users, the kind any of their kinds, the id any of their ids.
+
+        Three lists, not a list of triples, so PostgreSQL takes three array parameters: the rows may
+        hold other combinations, which the caller leaves out.
+        """
+        c = purchases.c
+        return and_(
+            one_of(self._session, c.user_id, sorted({user_id for user_id, _ in holdings})),
+            one_of(self._session, c.item_kind, sorted({item.kind for _, item in holdings})),
+            one_of(self._session, c.item_id, sorted({item.id for _, item in holdings})),
+        )
 
     async def add_purchases(self, new: list[Purchase]) -> None:
         """Records new purchases, in one statement; ConcurrentChange when one of the payment's items was recorded

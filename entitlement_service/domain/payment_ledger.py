@@ -29,14 +29,18 @@ REFUNDED = "refunded"
 Holding = tuple[str, ItemRef]
 
 
+def holdings_paid_for(events: Iterable[PaymentEvent]) -> set[Holding]:
+    """The (user, item) pairs the completions among `events` pay for."""
+    completions = [event for event in events if event.type is EventType.PAYMENT_COMPLETED]
+    return {(event.user_id, paid.item) for event in completions for paid in event.items}
+
+
 def holdings_touched(events: Iterable[PaymentEvent], of_payment: Mapping[str, list[Purchase]]) -> set[Holding]:
     """The (user, item) pairs whose active purchases the ledger needs: the items of each completion,
     and the items each refunded payment recorded."""
-    touched: set[Holding] = set()
+    touched = holdings_paid_for(events)
     for event in events:
-        if event.type is EventType.PAYMENT_COMPLETED:
-            touched.update((event.user_id, paid.item) for paid in event.items)
-        else:
+        if event.type is EventType.PAYMENT_REFUNDED:
             touched.update((p.user_id, p.item) for p in of_payment.get(event.payment_id, []))
     return touched
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from entitlement_service.domain.errors import InvalidRequest, PaymentOfAnotherUser
 from entitlement_service.domain.events import PaymentEvent
-from entitlement_service.domain.payment_ledger import PaymentLedger, holdings_touched
+from entitlement_service.domain.payment_ledger import PaymentLedger, holdings_paid_for, holdings_touched
 from entitlement_service.service_layer.ownership_cache import CommittedAnswers, OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.db import utcnow
@@ -67,13 +67,11 @@ async def apply_payment_events(
             new_ids = await uow.inbox.record_new(valid, now)
             fresh = [event for event in valid if event.event_id in new_ids]
             await uow.purchases.lock_buyers(sorted({event.user_id for event in fresh}))
-            of_payment = await uow.purchases.purchases_of_payments({event.payment_id for event in fresh})
-            ledger = PaymentLedger(
-                of_payment,
-                await uow.purchases.active_purchases_of(holdings_touched(fresh, of_payment)),
-                await uow.purchases.refund_marked(list(of_payment)),
-                now,
-            )
+            payments = {event.payment_id for event in fresh}
+            of_payment, active = await uow.purchases.purchases_touched(payments, holdings_paid_for(fresh))
+            if refunded := holdings_touched(fresh, of_payment) - active.keys():  # what refunded payments gave
+                active.update(await uow.purchases.active_purchases_of(refunded))
+            ledger = PaymentLedger(of_payment, active, await uow.purchases.refund_marked(payments), now)
             applied: set[str] = set()
             for position, event in enumerate(valid):
                 if event.event_id not in new_ids or event.event_id in applied:

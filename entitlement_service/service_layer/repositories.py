@@ -35,8 +35,11 @@ class PurchaseRepository(Protocol):
     async def lock_buyers(self, user_ids: Iterable[str]) -> None:
         """lock_buyer for many users at once, in one order for every transaction."""
 
-    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
-        """Every purchase each payment made, active or revoked (an empty list for a payment with none)."""
+    async def purchases_touched(
+        self, payment_ids: Collection[str], holdings: Collection[Holding]
+    ) -> tuple[dict[str, list[Purchase]], dict[Holding, list[Purchase]]]:
+        """Every purchase each payment made, active or revoked, and the active purchases of each holding, read
+        together (an empty list for a payment or a holding with none)."""
 
     async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
         """The purchases that give each user the item now (an empty list where none does)."""

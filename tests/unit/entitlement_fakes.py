@@ -64,10 +64,13 @@ class FakePurchaseRepository:
     async def lock_buyers(self, user_ids: Iterable[str]) -> None:
         """One task at a time: nothing to lock."""
 
-    async def purchases_of_payments(self, payment_ids: Collection[str]) -> dict[str, list[Purchase]]:
-        return {
+    async def purchases_touched(
+        self, payment_ids: Collection[str], holdings: Collection[Holding]
+    ) -> tuple[dict[str, list[Purchase]], dict[Holding, list[Purchase]]]:
+        of_payment = {
             payment_id: [p for p in self.tables.purchases if p.payment_id == payment_id] for payment_id in payment_ids
         }
+        return of_payment, await self.active_purchases_of(holdings)
 
     async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
         return {(user_id, item): await self.active_purchases(user_id, item) for user_id, item in holdings}
