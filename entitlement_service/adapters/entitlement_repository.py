@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, select, tuple_
+from sqlalchemy import Insert, Row, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlement_service.adapters.bulk import chunks, insert_on_conflict
+from entitlement_service.adapters.bulk import chunks, dialect_of, insert_on_conflict
 from entitlement_service.adapters.orm import entitlements
 from entitlement_service.adapters.ownership_reader import answers_from, answers_statement
 from entitlement_service.domain.entitlement import Entitlement, Ownership, OwnershipQuery
@@ -46,12 +47,7 @@ class SqlEntitlementRepository:
             if e is not None
         ]
         if kept:
-            statement = insert_on_conflict(self._session, entitlements)
-            replaced = {name: statement.excluded[name] for name in _REPLACED}
-            upsert = statement.on_conflict_do_update(
-                index_elements=[_c.user_id, _c.item_kind, _c.item_id], set_=replaced
-            )
-            await self._session.execute(upsert, kept)
+            await self._session.execute(_upsert_statement(dialect_of(self._session)), kept)
         removed = [(user_id, item.kind, item.id) for (user_id, item), e in derived.items() if e is None]
         for keys in chunks(removed):
             key = tuple_(_c.user_id, _c.item_kind, _c.item_id)
@@ -69,6 +65,14 @@ class SqlEntitlementRepository:
             query = query.where(_c.item_kind == kind)
         rows = await self._session.execute(query.order_by(_c.item_kind, _c.item_id))
         return [_entitlement(row) for row in rows]
+
+
+@functools.cache
+def _upsert_statement(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT (the key) DO UPDATE: a newer derivation replaces what it derives, the key stays."""
+    statement = insert_on_conflict(dialect, entitlements)
+    replaced = {name: statement.excluded[name] for name in _REPLACED}
+    return statement.on_conflict_do_update(index_elements=[_c.user_id, _c.item_kind, _c.item_id], set_=replaced)
 
 
 def _item(row: Row[Any]) -> ItemRef:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete
+from sqlalchemy import Delete, delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
-from entitlement_service.adapters.bulk import chunks, insert_on_conflict, one_of
+from entitlement_service.adapters.bulk import chunks, dialect_of, insert_on_conflict, one_of
 from entitlement_service.adapters.orm import inbox
 from entitlement_service.domain.events import PaymentEvent
 
@@ -38,10 +40,20 @@ class SqlInbox:
             }
             for event_id in sorted(first_copies)
         ]
-        statement = insert_on_conflict(self._session, inbox).on_conflict_do_nothing(index_elements=[inbox.c.event_id])
-        return set(await self._session.scalars(statement.returning(inbox.c.event_id), rows))
+        return set(await self._session.scalars(_record_new_statement(dialect_of(self._session)), rows))
 
     async def withdraw(self, event_ids: Collection[str]) -> None:
         """Takes ids recorded in this transaction out again: their events were refused, not applied."""
         for chunk in chunks(event_ids):
-            await self._session.execute(delete(inbox).where(one_of(self._session, inbox.c.event_id, list(chunk))))
+            await self._session.execute(_withdraw_statement(dialect_of(self._session)), {"event_ids": chunk})
+
+
+@functools.cache
+def _record_new_statement(dialect: str) -> ReturningInsert[tuple[str]]:
+    insert = insert_on_conflict(dialect, inbox).on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+    return insert.returning(inbox.c.event_id)
+
+
+@functools.cache
+def _withdraw_statement(dialect: str) -> Delete:
+    return delete(inbox).where(one_of(dialect, inbox.c.event_id, "event_ids"))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, bindparam, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger
 
-from entitlement_service.adapters.bulk import chunks, one_of
+from entitlement_service.adapters.bulk import chunks, dialect_of, one_of
 from entitlement_service.adapters.orm import metadata, purchases, refund_marks
 from entitlement_service.domain.errors import ConcurrentChange
 from entitlement_service.domain.history import HistoryQuery
@@ -53,24 +54,29 @@ class SqlPurchaseRepository:
         A purchase that is both (an active purchase of a payment asked about, of a holding asked about)
         is one object in both answers, as the ledger revokes it in one place and reads it in the other.
         """
-        c = purchases.c
         of_payment: dict[str, list[Purchase]] = {payment_id: [] for payment_id in payment_ids}
         active: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
+        query = _touched_query(dialect_of(self._session))
         payment_chunk: list[str]
         holding_chunk: list[Holding]
         for payment_chunk, holding_chunk in itertools.zip_longest(chunks(payment_ids), chunks(holdings), fillvalue=[]):
-            query = select(Purchase).where(
-                or_(
-                    one_of(self._session, c.payment_id, payment_chunk),
-                    and_(c.status == PurchaseStatus.ACTIVE, self._any_holding(holding_chunk)),
-                )
-            )
-            for purchase in await self._session.scalars(query):
+            parameters = {"payment_ids": payment_chunk, **_holding_parameters(holding_chunk)}
+            for purchase in await self._session.scalars(query, parameters):
                 if purchase.payment_id in of_payment:
                     of_payment[purchase.payment_id].append(purchase)
                 if purchase.is_active and (holding := (purchase.user_id, purchase.item)) in active:
                     active[holding].append(purchase)
         return of_payment, active
+
+    async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
+        """The purchases that give each user the item now (an empty list where none does)."""
+        found: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
+        query = _active_query(dialect_of(self._session))
+        for chunk in chunks(holdings):
+            for purchase in await self._session.scalars(query, _holding_parameters(chunk)):
+                if (holding := (purchase.user_id, purchase.item)) in found:
+                    found[holding].append(purchase)
+        return found
 
     async def active_purchases(self, user_id: str, item: ItemRef) -> list[Purchase]:
         """The purchases that give the user the item now."""
@@ -81,29 +87,6 @@ class SqlPurchaseRepository:
             purchases.c.status == PurchaseStatus.ACTIVE,
         )
         return list(await self._session.scalars(query))
-
-    async def active_purchases_of(self, holdings: Collection[Holding]) -> dict[Holding, list[Purchase]]:
-        """The purchases that give each user the item now (an empty list where none does)."""
-        found: dict[Holding, list[Purchase]] = {holding: [] for holding in holdings}
-        for chunk in chunks(holdings):
-            query = select(Purchase).where(purchases.c.status == PurchaseStatus.ACTIVE, self._any_holding(chunk))
-            for purchase in await self._session.scalars(query):
-                if (holding := (purchase.user_id, purchase.item)) in found:
-                    found[holding].append(purchase)
-        return found
-
-    def _any_holding(self, holdings: list[Holding]) -> ColumnElement[bool]:
-        """The user is any of the holdings' users, the kind any of their kinds, the id any of their ids.
-
-        Three lists, not a list of triples, so PostgreSQL takes three array parameters: the rows may
-        hold other combinations, which the caller leaves out.
-        """
-        c = purchases.c
-        return and_(
-            one_of(self._session, c.user_id, sorted({user_id for user_id, _ in holdings})),
-            one_of(self._session, c.item_kind, sorted({item.kind for _, item in holdings})),
-            one_of(self._session, c.item_id, sorted({item.id for _, item in holdings})),
-        )
 
     async def add_purchases(self, new: list[Purchase]) -> None:
         """Records new purchases, in one statement; ConcurrentChange when one of the payment's items was recorded
@@ -151,9 +134,9 @@ class SqlPurchaseRepository:
     async def refund_marked(self, payment_ids: Collection[str]) -> set[str]:
         """The payments among these whose refund arrived before any completion of them."""
         marked: set[str] = set()
+        query = _refund_marks_query(dialect_of(self._session))
         for chunk in chunks(payment_ids):
-            query = select(refund_marks.c.payment_id).where(one_of(self._session, refund_marks.c.payment_id, chunk))
-            marked.update(await self._session.scalars(query))
+            marked.update(await self._session.scalars(query, {"payment_ids": chunk}))
         return marked
 
     async def mark_refunds(self, marks: Mapping[str, str], at: dt.datetime) -> None:
@@ -167,6 +150,45 @@ class SqlPurchaseRepository:
         ]
         with unique_violations(metadata, marked_first):
             await self._session.execute(insert(refund_marks), rows)
+
+
+def _any_holding(dialect: str) -> ColumnElement[bool]:
+    """The user is any of `user_ids`, the kind any of `kinds`, the id any of `item_ids` (_holding_parameters).
+
+    Three lists, not a list of triples, so PostgreSQL takes three array parameters: the rows may hold
+    other combinations, which the caller leaves out.
+    """
+    c = purchases.c
+    return and_(
+        one_of(dialect, c.user_id, "user_ids"),
+        one_of(dialect, c.item_kind, "kinds"),
+        one_of(dialect, c.item_id, "item_ids"),
+    )
+
+
+def _holding_parameters(holdings: Collection[Holding]) -> dict[str, list[str]]:
+    return {
+        "user_ids": sorted({user_id for user_id, _ in holdings}),
+        "kinds": sorted({item.kind for _, item in holdings}),
+        "item_ids": sorted({item.id for _, item in holdings}),
+    }
+
+
+@functools.cache
+def _touched_query(dialect: str) -> Select[Purchase]:
+    """The purchases of `payment_ids`, and the active purchases of the holdings (purchases_touched)."""
+    active = and_(purchases.c.status == PurchaseStatus.ACTIVE, _any_holding(dialect))
+    return select(Purchase).where(or_(one_of(dialect, purchases.c.payment_id, "payment_ids"), active))
+
+
+@functools.cache
+def _active_query(dialect: str) -> Select[Purchase]:
+    return select(Purchase).where(purchases.c.status == PurchaseStatus.ACTIVE, _any_holding(dialect))
+
+
+@functools.cache
+def _refund_marks_query(dialect: str) -> Select[tuple[str]]:
+    return select(refund_marks.c.payment_id).where(one_of(dialect, refund_marks.c.payment_id, "payment_ids"))
 
 
 def _lock_key(user_id: str) -> int:
