@@ -168,6 +168,11 @@ class SqlPaymentRepository:
         query = select(Payment).join(refunds).where(refunds.c.idempotency_key == idempotency_key)
         return (await self._session.scalars(query)).one_or_none()
 
+    async def of_session(self, session_id: str) -> list[Payment]:
+        """Every payment recorded for the session, oldest first."""
+        query = select(Payment).where(payments.c.session_id == session_id).order_by(payments.c.paid_at, payments.c.id)
+        return list(await self._session.scalars(query))
+
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         """Up to page_size + 1 payments matching the query, newest first (see adapters.payment_listing)."""
         return await payment_page(self._session, query)

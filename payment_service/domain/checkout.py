@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paygrant.contract_rules import EventType, total_problem
@@ -297,13 +298,16 @@ class CheckoutSession:
         self.paid_at = at
         self.events.append(self._event(EventType.PAYMENT_COMPLETED, payment, at))
 
-    def refund(self, payment: Payment, record: Refund, at: dt.datetime) -> None:
-        """Records that `payment`, one of this session's, was refunded as `record` says.
+    def refund(self, payment: Payment, record: Refund, at: dt.datetime, payments: Sequence[Payment] = ()) -> None:
+        """Records that `payment`, one of this session's, was refunded as `record` says; `payments` are the
+        session's payments (the refunded one among them or not).
 
         Its money no longer counts towards the session (`received_amount`), so a refunded short payment
         cannot help a later one complete the amount. A refunded GRANTED payment announces PaymentRefunded
         with the items its PaymentCompleted granted, which revokes them; SHORT and DUPLICATE payments
         granted nothing, so theirs announce nothing. The status stays: PAID is final, its grant is revoked.
+        The SHORT payments that helped pay for that grant now hold money for nothing: each not refunded
+        yet becomes `refund_due`.
         """
         if payment.session_id != self.id:
             raise InvalidTransition(f"payment {payment.id} is not a payment of checkout {self.id}", "payment_id")
@@ -311,6 +315,9 @@ class CheckoutSession:
         self.received_amount -= payment.amount
         if payment.outcome is PaymentOutcome.GRANTED:
             self.events.append(self._event(EventType.PAYMENT_REFUNDED, payment, at))
+            for other in payments:
+                if other.session_id == self.id and other.outcome is PaymentOutcome.SHORT and other.is_paid:
+                    other.refund_due = True
 
     def _event(self, type: EventType, payment: Payment, at: dt.datetime) -> PaymentEvent:
         return PaymentEvent(

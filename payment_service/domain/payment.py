@@ -60,8 +60,9 @@ class Payment:
 
     `late`: recorded after its session had expired or been cancelled (honoured: the money was taken).
     `overpaid`: it brought the session's payments above the session's amount. `refund_due`: its money
-    should be returned (a DUPLICATE) and it is not refunded yet; the flags never change a grant already
-    decided. `refund_record`: who returned its money and why, once it is refunded.
+    should be returned (a DUPLICATE; a SHORT one whose session's grant was refunded) and it is not
+    refunded yet; the flags never change a grant already decided. `refund_record`: who returned its
+    money and why, once it is refunded.
     """
 
     id: str
@@ -78,6 +79,11 @@ class Payment:
     overpaid: bool = False
     refund_due: bool = False
     refund_record: Refund | None = None
+
+    @property
+    def is_paid(self) -> bool:
+        """True while its money is held (not refunded)."""
+        return self.status is PaymentStatus.PAID
 
     def refund(self, record: Refund, at: dt.datetime) -> None:
         """Marks the money returned, as `record` says; a payment is refunded at most once (no money is then due)."""

@@ -54,7 +54,7 @@ class PaymentRefunds:
                 raise NotFound(f"payment {payment.id} does not exist", "payment_id")
             if current.status is PaymentStatus.REFUNDED:
                 return current, locked  # a concurrent refund recorded it first
-            locked.refund(current, request.record(), utcnow())
+            locked.refund(current, request.record(), utcnow(), await uow.payments.of_session(locked.id))
             await uow.commit()
         await self._cache.remember(locked)
         log.info(

@@ -75,6 +75,9 @@ class PaymentRepository(Protocol):
     async def by_refund_key(self, idempotency_key: str) -> Payment | None:
         """The payment a RefundPayment with this idempotency key refunded, if any."""
 
+    async def of_session(self, session_id: str) -> list[Payment]:
+        """Every payment recorded for the session, oldest first."""
+
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         """Up to page_size + 1 payments matching the query after its key, newest first by (paid_at, id)."""
 

@@ -187,6 +187,27 @@ async def test_a_refunded_short_payment_revokes_nothing_and_stops_counting(harne
     assert cancelled.status is CheckoutStatus.CANCELLED, "no money is held for it any more"
 
 
+async def test_refunding_a_grant_completed_by_short_payments_makes_their_money_due_back(
+    harness: PaymentHarness,
+) -> None:
+    short = await _paid(harness, amount="10000")  # of 15 000.00 MNT
+    refunded_short = await _paid(harness, amount="2000")
+    granted = await _paid(harness, amount="13000")  # 12 000.00 held, then 13 000.00 more: covered
+    outcomes = [p.outcome for p in (short, refunded_short, granted)]
+    assert outcomes == [PaymentOutcome.SHORT, PaymentOutcome.SHORT, PaymentOutcome.GRANTED]
+    await harness.refunds.refund(_request(refunded_short.id, "refund-short"))
+    assert not (await _stored(harness, short.id)).refund_due, "while the grant stands, its money bought it"
+
+    await harness.refunds.refund(_request(granted.id, "refund-granted"))
+
+    assert (await _stored(harness, short.id)).refund_due, "the grant it helped pay for is revoked"
+    assert not (await _stored(harness, refunded_short.id)).refund_due, "its money went back already"
+    assert (await _events(harness))[-1] == ("PaymentRefunded", granted.id)
+    assert (await harness.checkouts.get(short.session_id)).received_amount == 1_000_000
+    await harness.refunds.refund(_request(short.id, "refund-last-short"))
+    assert not (await _stored(harness, short.id)).refund_due
+
+
 async def test_a_refunded_duplicate_is_no_longer_due_and_the_grant_stays(harness: PaymentHarness) -> None:
     first = await _paid(harness)
     duplicate = await _paid(harness)  # the same checkout (key-1), paid again

@@ -124,6 +124,10 @@ class FakePayments:
                 return payment
         return None
 
+    async def of_session(self, session_id: str) -> list[Payment]:
+        found = [p for p in self._payments.values() if p.session_id == session_id]
+        return sorted(found, key=lambda p: (p.paid_at, p.id))
+
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         raise NotImplementedError("listing payments is tested against real databases (test_payment_listing)")
 
