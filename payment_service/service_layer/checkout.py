@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -92,6 +93,7 @@ class Checkouts:
         self._ownership = ownership
         self._config = config
         self._cache = session_cache
+        self._asking: set[asyncio.Task[CheckoutSession]] = set()  # invoice requests under way (_open_invoice)
 
     async def create(self, command: CreateCheckout) -> CheckoutSession:
         """Same key and request: the same session. Same key, other request: Conflict.
@@ -209,6 +211,23 @@ class Checkouts:
         return session, attempt
 
     async def _open_invoice(self, session: CheckoutSession, attempt: InvoiceAttempt, secret: str) -> CheckoutSession:
+        """_ask_for_invoice, carried to its end even when the caller goes away (a client's deadline).
+
+        Once QPay is asked, it may open the invoice: its answer is stored, or the attempt ended, whatever
+        became of the request, so that a retry with the same key finds the invoice at once, rather than
+        waiting (InvoiceBeingOpened) for the attempt to outlive `invoice_under_way`.
+        """
+        asking = asyncio.create_task(self._ask_for_invoice(session, attempt, secret))
+        self._asking.add(asking)
+        asking.add_done_callback(self._asked)
+        return await asyncio.shield(asking)
+
+    def _asked(self, asking: asyncio.Task[CheckoutSession]) -> None:
+        self._asking.discard(asking)
+        if not asking.cancelled():
+            asking.exception()  # retrieved: the caller that waited for it saw it, or had gone away
+
+    async def _ask_for_invoice(self, session: CheckoutSession, attempt: InvoiceAttempt, secret: str) -> CheckoutSession:
         """Asks the provider for the attempt's invoice and stores it; the provider's failure ends the attempt.
 
         A failed attempt is ended (so a retry may try again at once) and kept: QPay may have opened its

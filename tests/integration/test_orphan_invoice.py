@@ -148,6 +148,35 @@ async def test_a_timed_out_invoice_leaves_the_session_stored_and_a_payment_of_it
     assert await service.outbox_events() == [(EventType.PAYMENT_COMPLETED.value, payment.id)]
 
 
+async def test_an_invoice_qpay_opened_after_its_caller_went_away_is_stored_and_a_retry_gets_it(
+    service: Service,
+) -> None:
+    await service.harness.sim.set_faults(delay={"invoice_create": CLIENT_TIMEOUT / 2})  # answered, late for the caller
+    caller = asyncio.create_task(service.checkout())
+
+    async def invoice_opened() -> bool:
+        async with service.harness.uow_factory() as uow:
+            stored = await uow.checkouts.by_idempotency_key("key-1")
+        return stored is not None and await service.harness.sim.invoice_numbered(stored.id) is not None
+
+    await eventually(invoice_opened, what="QPay to open the invoice")  # and to hold its answer back
+    caller.cancel()  # the gateway's deadline: its call is cancelled while QPay's answer is on its way
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await service.harness.sim.set_faults(delay={})
+
+    async def invoice_stored() -> bool:
+        async with service.harness.uow_factory() as uow:
+            stored = await uow.checkouts.by_idempotency_key("key-1")
+        return stored is not None and stored.invoice is not None
+
+    await eventually(invoice_stored, what="QPay's answer to be stored")
+    retried = await service.checkout()  # at once: no attempt is left under way
+    assert retried.invoice is not None
+    assert retried.invoice.invoice_id == (await service.orphan(retried.id))["invoice_id"]
+    assert [a.sender_invoice_no for a in retried.invoice_attempts] == [retried.id], "no second invoice was opened"
+
+
 @pytest.mark.parametrize("first_paid", ["orphan", "retry's"])
 async def test_a_retry_after_the_timeout_opens_a_second_invoice_and_paying_both_makes_one_a_duplicate(
     service: Service, first_paid: str
