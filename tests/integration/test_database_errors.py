@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Insert
 
+from paygrant import db
 from paygrant.db import NAMING_CONVENTION, create_engine, is_unavailable, unique_violations, violated_constraint
 from tests.conftest import CreateDatabase
 from tests.private_postgres import PrivatePostgres, private_postgres
@@ -284,3 +285,31 @@ async def test_a_locked_sqlite_database_is_unavailable(tmp_path: Path) -> None:
         await impatient.dispose()
     assert "database is locked" in str(failure)
     assert is_unavailable(failure)
+
+
+async def _terminate_the_pooled_connection(engine: AsyncEngine, admin: AsyncEngine) -> None:
+    """Uses the pool's one connection, then has the server end it while it idles in the pool."""
+    async with engine.connect() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    async with admin.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@pytest.mark.parametrize("idle_for", ["long", "a moment"])
+async def test_a_pooled_connection_that_died_is_pinged_after_idling_and_fails_one_call_after_a_moment(
+    create_pg_database: CreateDatabase, monkeypatch: pytest.MonkeyPatch, idle_for: str
+) -> None:
+    # Long: every connection counts as idle (pinged at checkout); a moment: none does (no ping).
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0 if idle_for == "long" else 3600.0)
+    url = await create_pg_database("idle_ping")
+    engine, admin = create_engine(url), create_async_engine(url)
+    try:
+        await _terminate_the_pooled_connection(engine, admin)
+        if idle_for == "a moment":
+            failure = await _failure(engine)
+            assert is_unavailable(failure), failure  # the call is refused as an outage, and retried by its caller
+        async with engine.connect() as conn:  # the ping found the dead connection, or the failure emptied the pool
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        await admin.dispose()
