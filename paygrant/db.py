@@ -96,9 +96,14 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def create_autocommit_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine of Database.autocommit; SQLite shares `engine`'s connections (and their pragmas)."""
+    """The engine of Database.autocommit; on SQLite, `engine` itself.
+
+    A transaction on SQLite costs no round trip, and switching a pooled SQLite connection to
+    autocommit and back at every use is a step that a cancelled caller can interrupt, leaving the
+    connection outside the pool.
+    """
     if is_sqlite(url):
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine
     return _ping_when_idle(create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, hide_parameters=True))
 
 
@@ -185,11 +190,12 @@ class Database:
     """An open, migrated database: its engine, the sessions units of work run in, and `autocommit`.
 
     `autocommit` is for single statements that need no transaction around them, such as ownership
-    checks and the relay's claims: each statement commits by itself (no BEGIN and COMMIT round
-    trips), on connections of their own on PostgreSQL. `autocommit_sessions` are ORM sessions over
-    it: their commit() commits nothing, since every statement already did. A statement that finds
-    its connection dead after a database restart fails with `connection_invalidated` set, and may
-    be retried once.
+    checks and the relay's claims: on PostgreSQL each statement commits by itself (no BEGIN and
+    COMMIT round trips), on connections of their own; SQLite, where a transaction costs no round
+    trip, runs them on `engine`. `autocommit_sessions` are ORM sessions over it, to be committed
+    after each statement as any session (on PostgreSQL that commits nothing: the statement did). A
+    statement that finds its connection dead after a database restart fails with
+    `connection_invalidated` set, and may be retried once.
     """
 
     engine: AsyncEngine
