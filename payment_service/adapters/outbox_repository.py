@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, String, bindparam, delete, exists, func, select, update
+from sqlalchemy import CursorResult, Integer, Select, String, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
@@ -23,6 +23,7 @@ _older = outbox.alias("older")
 _WAITS_FOR_OLDER = exists().where(
     _older.c.payment_id == _c.payment_id, _older.c.id < _c.id, _older.c.status != OutboxStatus.SENT
 )
+_other = outbox.alias("other")
 
 
 @functools.cache
@@ -51,6 +52,18 @@ def _claim_statement() -> ExecutableReturnsRows:
     return select(OutboxMessage).from_statement(claim)
 
 
+def _pending_others(payment_ids: list[str], ids: list[int]) -> Select[tuple[str]]:
+    """The payments among `payment_ids` with a pending row other than `ids`: it waits behind one of `ids`.
+
+    Not correlated with the row being recorded: SQLite's RETURNING renders a correlated subquery's
+    columns without their tables, so the comparison would name the inner table twice. Bounded by the
+    batch's payments instead, it reads their rows through ix_outbox_payment_id.
+    """
+    return select(_other.c.payment_id).where(
+        _other.c.payment_id.in_(payment_ids), _other.c.status == OutboxStatus.PENDING, _other.c.id.not_in(ids)
+    )
+
+
 class SqlOutboxRepository:
     """The transactional outbox: rows are added in the caller's transaction."""
 
@@ -75,14 +88,16 @@ class SqlOutboxRepository:
         claimed = (await self._session.scalars(_claim_statement(), values)).all()
         return sorted(claimed, key=lambda message: message.id or 0)
 
-    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> bool:
         """Writes each message's status, attempts and timing, where its claim still holds it (a relay whose lease
-        ran out, so that another relay may have taken the row over, writes nothing).
+        ran out, so that another relay may have taken the row over, writes nothing); returns whether a pending
+        message of their payments waits behind one of them (it may be due now).
 
         One UPDATE per distinct outcome: the messages a relay sent in one call share theirs, so a batch
         delivered is recorded in one statement; a failure's backoff is jittered per message, so failures
         take a statement each.
         """
+        payment_ids = sorted({message.payment_id for message in messages})
         rows_by_outcome: dict[tuple[Any, ...], list[int]] = {}
         for message in messages:
             outcome = (
@@ -94,8 +109,9 @@ class SqlOutboxRepository:
                 message.sent_at,
             )
             rows_by_outcome.setdefault(outcome, []).append(message.id or 0)
+        successors_waiting = False
         for (claim, status, attempts, next_attempt_at, last_error, sent_at), ids in rows_by_outcome.items():
-            await self._session.execute(
+            recorded = await self._session.scalars(
                 update(outbox)
                 .where(_c.id.in_(ids), _c.lease_token == claim)
                 .values(
@@ -106,7 +122,10 @@ class SqlOutboxRepository:
                     sent_at=sent_at,
                     lease_token=None,
                 )
+                .returning(_c.payment_id.in_(_pending_others(payment_ids, ids)))
             )
+            successors_waiting = any(recorded.all()) or successors_waiting
+        return successors_waiting
 
     async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
         """Deletes up to `limit` rows sent before `cutoff` (rows another transaction holds are skipped);

@@ -112,6 +112,11 @@ class OutboxMessage:
             self.next_attempt_at = now + policy.delay(self.attempts)
 
     @property
+    def is_pending(self) -> bool:
+        """True while it waits for (another) delivery."""
+        return self.status is OutboxStatus.PENDING
+
+    @property
     def is_dead(self) -> bool:
         """True once the relay stopped trying."""
         return self.status is OutboxStatus.DEAD

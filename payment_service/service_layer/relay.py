@@ -3,11 +3,13 @@
 Claim, deliver, record. A relay leases up to `batch_size` due messages in one statement
 (domain.outbox explains the lease), delivers them in one call with no transaction open, records
 every outcome (one statement for all the messages delivered), and claims the next batch at once
-(a refund that waited for the completion just recorded is due now). Each of these statements
-stands alone, as nothing needs two of them to commit together: the service runs the relay's units
-of work in autocommit, so a claim costs one round trip to the database rather than four (BEGIN,
-claim, COMMIT, and a ping). Messages of one payment go in the order they were written: a claim
-takes only a payment's oldest unsent message.
+when there may be one: the batch was full, or a message waited behind one just recorded sent (a
+refund behind its completion is due now). Messages committed meanwhile wake the relay as usual
+(wake), and those that come due with time (a backoff, a lease ended) are found by the poll. Each
+of these statements stands alone, as nothing needs two of them to commit together: the service
+runs the relay's units of work in autocommit, so a claim costs one round trip to the database
+rather than four (BEGIN, claim, COMMIT, and a ping). Messages of one payment go in the order they
+were written: a claim takes only a payment's oldest unsent message.
 
 A wake-up (a new outbox row committed) is answered at once, even while a batch is on its way: if a
 delivery slot is free the new rows are claimed and sent in it, rather than waiting for the batch
@@ -159,11 +161,12 @@ class OutboxRelay(BackgroundService):
         return claimed
 
     async def deliver(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-        """Delivers claimed messages in one call, records the outcome of each, then claims the next batch:
-        returned, leased to this relay, for the caller to deliver.
+        """Delivers claimed messages in one call, records the outcome of each, then claims the next batch when
+        there may be one: returned, leased to this relay, for the caller to deliver.
 
-        The follow-up claim finds what came due meanwhile, and the messages that waited for these: a
-        refund behind its completion is due only once the completion is recorded sent.
+        There may be one after a full batch, when a failed message is due again at once (no backoff), and
+        when a message waited behind one just recorded: a refund behind its completion is due only once the
+        completion is recorded sent, and no wake-up announces it.
         """
         sendable: list[OutboxMessage] = []
         events: list[PaymentEvent] = []
@@ -187,8 +190,11 @@ class OutboxRelay(BackgroundService):
         for message, result in [*zip(sendable, results, strict=True), *undecodable]:
             self._record(message, result, now)
         async with self._uow_factory() as uow:
-            await uow.outbox.record_outcomes(claimed)
-            follow_up = await uow.outbox.claim_due(now, self._batch_size, now + self._lease)
+            successors_waiting = await uow.outbox.record_outcomes(claimed)
+            follow_up = []
+            retry_due = any(message.is_pending and message.next_attempt_at <= now for message in claimed)
+            if successors_waiting or retry_due or len(claimed) == self._batch_size:
+                follow_up = await uow.outbox.claim_due(now, self._batch_size, now + self._lease)
             await uow.commit()
         return follow_up
 

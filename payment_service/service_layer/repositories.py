@@ -97,8 +97,9 @@ class OutboxRepository(Protocol):
         """Leases up to `limit` due pending messages until `lease_until`, at most one per payment (its oldest
         unsent, and only if no older one is dead); each carries the claim's lease_token."""
 
-    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
-        """Writes the messages' outcomes where their claim (lease_token) still holds them."""
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> bool:
+        """Writes the messages' outcomes where their claim (lease_token) still holds them; returns whether a
+        pending message of their payments waits behind one of them."""
 
     async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
         """Deletes up to `limit` messages sent before `cutoff`; returns how many."""

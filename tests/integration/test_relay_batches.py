@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from entitlement_service.bootstrap import EntitlementApp
@@ -127,6 +127,27 @@ async def test_two_relays_never_deliver_a_refund_before_its_completion(
         statuses = (await conn.execute(text("SELECT status, count(*) FROM purchases GROUP BY status"))).all()
         assert [tuple(row) for row in statuses] == [("revoked", 100)]
         assert (await conn.execute(text("SELECT count(*) FROM entitlements"))).scalar_one() == 0
+
+
+async def test_a_refund_behind_its_completion_goes_in_the_same_pass_and_a_lone_batch_claims_no_more(
+    database: Database,
+) -> None:
+    completion, refund = _event("pay-1", EventType.PAYMENT_COMPLETED), _event("pay-1", EventType.PAYMENT_REFUNDED)
+    await _enqueue(_units(database), [completion, refund, _event("pay-2", EventType.PAYMENT_COMPLETED)])
+    calls: list[list[str]] = []
+
+    async def applies(events: Sequence[PaymentEvent]) -> list[DeliveryFailed | None]:
+        calls.append([event.event_id for event in events])
+        return [None] * len(events)
+
+    statements: list[str] = []
+    event.listen(database.autocommit.sync_engine, "before_cursor_execute", lambda *call: statements.append(call[2]))
+
+    relay = OutboxRelay(_relay_units(database), applies, RETRY_AT_ONCE, poll_seconds=60)
+    assert await relay.deliver_due() == 3  # no poll: the refund was claimed after its completion was recorded
+    assert calls[1] == [refund.event_id] and completion.event_id in calls[0]
+    claims = [statement for statement in statements if statement.startswith("UPDATE outbox SET next_attempt_at")]
+    assert len(claims) == 2, "the first claim and the refund's after its completion was recorded; none after the refund"
 
 
 async def test_a_refund_waits_while_its_completion_is_retried(database: Database) -> None:

@@ -157,10 +157,16 @@ class FakeOutbox:
             message.next_attempt_at, message.lease_token = lease_until, token
         return claimed
 
-    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> None:
+    async def record_outcomes(self, messages: Sequence[OutboxMessage]) -> bool:
         """The messages are the stored ones, changed already: only the claims end."""
         for message in messages:
             message.lease_token = None
+        # The list is in the order the messages were written, as the table's ids are.
+        return any(
+            later.is_pending and later.payment_id == message.payment_id
+            for message in messages
+            for later in self._messages[self._messages.index(message) + 1 :]
+        )
 
     async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
         doomed = [m for m in self._messages if m.sent_at is not None and m.sent_at < cutoff][:limit]
