@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from bench.support import entitlement_process, fresh_database, postgres_available
-from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache
+from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache, invalidated_user
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.contract_rules import EventType
 from paygrant.db import utcnow
@@ -196,8 +196,8 @@ async def _latencies(payment_url: str, target: str, invalidations: str, seconds:
         async def follow() -> None:
             checks = []
             async for message in pubsub.listen():  # the warm-up's announcements are skipped
-                if message["type"] == "message" and message["data"] in committed:
-                    checks.append(asyncio.create_task(until_owned(message["data"])))
+                if message["type"] == "message" and (user_id := invalidated_user(message["data"])) in committed:
+                    checks.append(asyncio.create_task(until_owned(user_id)))
                 if len(checks) == total:
                     await asyncio.gather(*checks)
                     return
