@@ -32,7 +32,7 @@ import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from bench.support import entitlement_process, fresh_database, postgres_available
+from bench.support import dropping_keys, entitlement_process, fresh_database, postgres_available
 from entitlement_service.adapters.redis_ownership_cache import RedisOwnershipCache, invalidated_user
 from paygrant.common.v1.common_pb2 import ItemRef
 from paygrant.contract_rules import EventType
@@ -221,6 +221,7 @@ async def main(count: int, seconds: float) -> None:
     prefix = f"paygrant-bench-{uuid.uuid4().hex[:8]}"
     invalidations = RedisOwnershipCache(Redis(), prefix, ttl_seconds=1).invalidation_channel  # the service's channel
     async with (
+        dropping_keys(REDIS_URL, prefix),
         fresh_database("entitlement", True) as entitlement_url,
         entitlement_process(entitlement_url, REDIS_URL, redis_prefix=prefix) as target,
     ):

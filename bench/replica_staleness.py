@@ -154,7 +154,7 @@ async def main(users: int) -> None:
         )
         await delivered(pubsub, "steady")
         trips = await round_trips(b, "steady")
-        if keys := [key async for key in redis.scan_iter(match=f"{prefix}:*")]:
+        if keys := [key async for key in redis.scan_iter(match=f"{prefix}:*", count=10_000)]:
             await redis.delete(*keys)
     fresh_ms = sorted(revoke.fresh_after for revoke in revokes)
     fresh = statistics.quantiles(fresh_ms, n=100)

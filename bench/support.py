@@ -131,11 +131,20 @@ async def entitlement_child(
             await drop_keys(redis_url, env["PAYGRANT_REDIS_KEY_PREFIX"])
 
 
+@asynccontextmanager
+async def dropping_keys(redis_url: str, prefix: str) -> AsyncIterator[None]:
+    """Deletes every key under `prefix` on the way out (a prefix the caller gave processes to share)."""
+    try:
+        yield
+    finally:
+        await drop_keys(redis_url, prefix)
+
+
 async def drop_keys(redis_url: str, prefix: str) -> None:
     """Deletes every key under `prefix`, so benchmark runs do not pile up in Redis."""
     redis = Redis.from_url(redis_url)
     try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=10_000)]
         for start in range(0, len(keys), 1000):
             await redis.delete(*keys[start : start + 1000])
     finally:

@@ -198,7 +198,8 @@ async def test_an_answer_read_across_a_redis_flush_is_never_read_after_the_next_
     async with service.uow_factory() as uow:  # ... and reads "not owned" from the database
         stale = await uow.entitlements.ownership_of([GEOMETRY])
     assert not stale[GEOMETRY].owned
-    await redis.delete(*[key async for key in redis.scan_iter(match=f"{redis_prefix}:*")])  # Redis flushed
+    flushed = [key async for key in redis.scan_iter(match=f"{redis_prefix}:*", count=10_000)]
+    await redis.delete(*flushed)  # Redis flushed
     await cache.remember(lookup, stale)  # the reader writes its answer after the flush
     await service.apply(EventType.PAYMENT_COMPLETED, "pay-2", [("course", "geometry", 100)])  # geometry is granted
     assert (await service.check(GEOMETRY))[0].owned, "a generation from before the flush came back"
