@@ -18,6 +18,7 @@ from entitlement_service.settings import EntitlementSettings
 from paygrant.db import open_database, ping
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_server import GrpcServer
+from paygrant.metrics import MetricsEndpoint
 from paygrant.runtime import ServiceApp
 
 SERVICE = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"]
@@ -57,6 +58,10 @@ class EntitlementApp(ServiceApp):
         self._started.push_async_callback(server.stop)
         self.grpc_port = await server.start()
         self.listening = {"EntitlementService gRPC": f"{s.entitlement_grpc_host}:{self.grpc_port}"}
+        if s.entitlement_metrics_port is not None:
+            metrics = MetricsEndpoint(s.entitlement_metrics_host, s.entitlement_metrics_port, share_port=s.shared_ports)
+            await self._component(metrics)
+            self.listening.update(metrics.listening)
         log.info("entitlement service: gRPC on %s:%d", s.entitlement_grpc_host, self.grpc_port)
 
     async def _ownership_cache(self) -> OwnershipCache:

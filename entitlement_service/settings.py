@@ -25,6 +25,9 @@ class EntitlementSettings(PaygrantSettings):
     entitlement_tls_key_file: Path | None = None
     entitlement_tls_client_ca_file: Path | None = None
     entitlement_reflection: bool = True
+    # Prometheus metrics on http://{host}:{port}/metrics; no port, no endpoint.
+    entitlement_metrics_host: str = "127.0.0.1"
+    entitlement_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # Ownership cache; checks go to the database when unset.
     redis_url: str | None = None
     redis_key_prefix: str = Field(default="paygrant", pattern=r"^[^\s]{1,64}$")  # also names a Redis connection

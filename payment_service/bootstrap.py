@@ -12,6 +12,7 @@ from aiohttp import web
 from paygrant.db import Database, is_sqlite, open_database, ping
 from paygrant.errors import CannotServe
 from paygrant.grpc_server import GrpcServer
+from paygrant.metrics import MetricsEndpoint
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
 from paygrant.runtime import ServiceApp
 from paygrant.server_security import ServerSecurity
@@ -27,6 +28,7 @@ from payment_service.entrypoints.callback_http import create_callback_app
 from payment_service.entrypoints.grpc_servicer import PaymentServicer
 from payment_service.service_layer.checkout import CheckoutConfig, Checkouts
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
+from payment_service.service_layer.outbox_metrics import OutboxGauges
 from payment_service.service_layer.outbox_retention import OutboxRetention
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_refunds import PaymentRefunds
@@ -60,11 +62,13 @@ class PaymentApp(ServiceApp):
         self.relay: OutboxRelay | None = None
         # GetCheckout's cache; a RedisSessionCache (whose `fallbacks` count its failures) when Redis is set.
         self.session_cache: SessionCache = NO_SESSION_CACHE
+        self.outbox_gauges: OutboxGauges | None = None  # with a metrics port
 
     async def stop(self) -> None:
         """Stops everything that was started, newest first; safe to call more than once."""
         await super().stop()
         self.relay = None
+        self.outbox_gauges = None
 
     async def _start(self) -> None:
         s = self.settings
@@ -75,6 +79,13 @@ class PaymentApp(ServiceApp):
 
         def uow_factory() -> UnitOfWork:
             return UnitOfWork(database.sessions, on_outbox_commit=self._wake_relay)
+
+        if s.payment_metrics_port is not None:
+            metrics = MetricsEndpoint(s.payment_metrics_host, s.payment_metrics_port, share_port=s.shared_ports)
+            await self._component(metrics)
+            self.listening.update(metrics.listening)
+            self.outbox_gauges = OutboxGauges(uow_factory)
+            await self._component(self.outbox_gauges)
 
         if self._run_relay:
             policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)

@@ -26,6 +26,9 @@ class PaymentSettings(EntitlementClientSettings):
     payment_tls_key_file: Path | None = None
     payment_tls_client_ca_file: Path | None = None
     payment_reflection: bool = True
+    # Prometheus metrics on http://{host}:{port}/metrics; no port, no endpoint.
+    payment_metrics_host: str = "127.0.0.1"
+    payment_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     callback_host: str = "127.0.0.1"
     callback_port: int = 8081
     # The address QPay reaches the callback listener at (a public URL in production);

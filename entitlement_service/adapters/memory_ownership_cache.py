@@ -29,7 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from entitlement_service.domain.entitlement import Ownership, OwnershipQuery
 from entitlement_service.domain.purchase import ItemRef
 from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers, OwnershipCache
+from paygrant.metrics import OWNERSHIP_ANSWERS
 
+_FROM_MEMORY = OWNERSHIP_ANSWERS.labels("memory")
 # How many recent invalidations are remembered one by one; older ones count as one, at `_floor`.
 REMEMBERED_INVALIDATIONS = 10_000
 # A user with more answers than this has them dropped rather than grow without bound.
@@ -64,6 +66,7 @@ class MemoryOwnershipCache:
             entry = self._answers.get(query.user_id, {}).get(query.item)
             if entry is not None and entry[0] > now:
                 known[query] = entry[1]
+        _FROM_MEMORY.inc(len(known))
         if len(known) == len(queries):
             return CacheLookup(known=known, epoch=epoch)
         shared = await self._shared.lookup([query for query in queries if query not in known])

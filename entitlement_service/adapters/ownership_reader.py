@@ -21,8 +21,10 @@ from entitlement_service.adapters.orm import entitlements
 from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, OwnershipQuery
 from entitlement_service.domain.purchase import ItemRef
 from paygrant.coalescing import Coalescer
+from paygrant.metrics import OWNERSHIP_ANSWERS
 
 _c = entitlements.c
+_FROM_DATABASE = OWNERSHIP_ANSWERS.labels("database")
 ANSWER_COLUMNS = (_c.user_id, _c.item_kind, _c.item_id, _c.purchased_at, _c.source)
 
 _UNNEST = text(
@@ -73,7 +75,9 @@ class SqlOwnershipReader:
 
     async def __call__(self, queries: Sequence[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         """The answer to each query, read after the call began."""
-        return await self._coalescer.get(queries)
+        answers = await self._coalescer.get(queries)
+        _FROM_DATABASE.inc(len(queries))
+        return answers
 
     async def _read(self, queries: list[OwnershipQuery]) -> dict[OwnershipQuery, Ownership]:
         try:

@@ -38,8 +38,11 @@ from entitlement_service.domain.entitlement import NOT_OWNED, Ownership, Ownersh
 from entitlement_service.domain.errors import OwnershipCacheUnavailable
 from entitlement_service.domain.purchase import ItemRef, Source
 from entitlement_service.service_layer.ownership_cache import CacheLookup, CommittedAnswers
+from paygrant.metrics import OWNERSHIP_ANSWERS
 
 log = logging.getLogger(__name__)
+
+_FROM_REDIS = OWNERSHIP_ANSWERS.labels("redis")
 
 
 class RedisOwnershipCache:
@@ -77,6 +80,7 @@ class RedisOwnershipCache:
             for item, value in zip(items, values, strict=True)
             if value is not None
         }
+        _FROM_REDIS.inc(len(known))
         return CacheLookup(known=known, generations=generations)
 
     async def _generations(self, pipe: Pipeline, users: list[str]) -> dict[str, str]:

@@ -139,6 +139,12 @@ class SqlOutboxRepository:
         result = cast("CursorResult[Any]", await self._session.execute(delete(outbox).where(_c.id.in_(doomed))))
         return int(result.rowcount)
 
+    async def oldest_pending_at(self) -> dt.datetime | None:
+        """When the oldest row still pending was written, or None when none is."""
+        oldest = select(func.min(_c.created_at)).where(_c.status == OutboxStatus.PENDING)
+        found: dt.datetime | None = (await self._session.execute(oldest)).scalar_one()
+        return found
+
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         """How many rows are pending, sent and dead."""
         query = select(_c.status, func.count()).group_by(_c.status)

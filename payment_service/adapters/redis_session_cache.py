@@ -28,6 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from paygrant.metrics import SESSION_CACHE_FALLBACKS
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class RedisSessionCache:
 
     def _report_failure(self, what: str, error: RedisError) -> None:
         self.fallbacks += 1
+        SESSION_CACHE_FALLBACKS.inc()
         if not self._failing:
             log.warning("session cache %s: %s", what, error)
         self._failing = True

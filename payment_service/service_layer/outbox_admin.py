@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,21 +24,23 @@ class DeadRow:
 
 @dataclass(frozen=True)
 class OutboxReport:
-    """Row counts by status and the oldest dead rows."""
+    """Row counts by status, when the oldest pending row was written, and the oldest dead rows."""
 
     counts: dict[OutboxStatus, int]
     dead: list[DeadRow]
+    oldest_pending_at: dt.datetime | None = None
 
 
 async def outbox_report(uow_factory: UnitOfWorkFactory, dead_limit: int = 50) -> OutboxReport:
     """How the outbox stands now."""
     async with uow_factory() as uow:
         counts = await uow.outbox.count_by_status()
+        oldest_pending_at = await uow.outbox.oldest_pending_at()
         dead = [
             DeadRow(row.event_id, row.event_type, row.payment_id, row.attempts, row.last_error)
             for row in await uow.outbox.dead(dead_limit)
         ]
-    return OutboxReport({status: counts.get(status, 0) for status in OutboxStatus}, dead)
+    return OutboxReport({status: counts.get(status, 0) for status in OutboxStatus}, dead, oldest_pending_at)
 
 
 async def retry_dead(uow_factory: UnitOfWorkFactory, event_ids: Sequence[str] | None = None) -> int:

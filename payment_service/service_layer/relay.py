@@ -37,6 +37,7 @@ from typing import Any
 
 from paygrant.db import utcnow
 from paygrant.failure_log import log_failure
+from paygrant.metrics import RELAY_DELIVERY_SECONDS
 from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
@@ -201,6 +202,7 @@ class OutboxRelay(BackgroundService):
     def _record(self, message: OutboxMessage, failure: DeliveryFailed | None, now: dt.datetime) -> None:
         if failure is None:
             message.mark_sent(now)
+            RELAY_DELIVERY_SECONDS.observe((now - message.created_at).total_seconds())
             return
         message.record_failure(str(failure), failure.permanent, self._policy, now)
         if message.is_dead:

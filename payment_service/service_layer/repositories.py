@@ -104,6 +104,9 @@ class OutboxRepository(Protocol):
     async def delete_sent_before(self, cutoff: dt.datetime, limit: int) -> int:
         """Deletes up to `limit` messages sent before `cutoff`; returns how many."""
 
+    async def oldest_pending_at(self) -> dt.datetime | None:
+        """When the oldest row still pending was written, or None when none is."""
+
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         """How many messages are pending, sent and dead."""
 

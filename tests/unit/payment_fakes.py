@@ -174,6 +174,9 @@ class FakeOutbox:
             self._messages.remove(message)
         return len(doomed)
 
+    async def oldest_pending_at(self) -> dt.datetime | None:
+        return min((m.created_at for m in self._messages if m.is_pending), default=None)
+
     async def count_by_status(self) -> dict[OutboxStatus, int]:
         return {status: sum(m.status is status for m in self._messages) for status in OutboxStatus}
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from pydantic import ValidationError
 
 from entitlement_service.settings import EntitlementSettings
+from paygrant import metrics
 from paygrant.codegen import ROOT
 from paygrant.qpay_sim.settings import SimulatorSettings
 from paygrant_cli.settings import CliSettings
@@ -60,3 +62,39 @@ def test_a_redis_key_prefix_with_whitespace_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="redis_key_prefix"):
         EntitlementSettings(redis_key_prefix="pay grant")
     assert EntitlementSettings(redis_key_prefix="paygrant-eu").redis_key_prefix == "paygrant-eu"
+
+
+def test_prometheus_scrapes_the_metrics_ports_compose_gives_the_services() -> None:
+    payment_port = re.search(r'PAYGRANT_PAYMENT_METRICS_PORT: "(\d+)"', COMPOSE)
+    entitlement_port = re.search(r'PAYGRANT_ENTITLEMENT_METRICS_PORT: "(\d+)"', COMPOSE)
+    assert payment_port and entitlement_port
+    assert f'"payment:{payment_port[1]}"' in COMPOSE
+    assert f'names: ["relay"], type: A, port: {payment_port[1]}' in COMPOSE
+    assert f'"entitlement:{entitlement_port[1]}"' in COMPOSE
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_services_export() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/paygrant.json").read_text())
+    queried = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bpaygrant_[a-z_]+", target["expr"])
+    }
+    exported = {
+        name
+        for metric in (
+            metrics.RPC_SECONDS,
+            metrics.OWNERSHIP_ANSWERS,
+            metrics.OUTBOX_ROWS,
+            metrics.OUTBOX_OLDEST_PENDING_SECONDS,
+            metrics.RELAY_DELIVERY_SECONDS,
+            metrics.SESSION_CACHE_FALLBACKS,
+            metrics.QPAY_SECONDS,
+        )
+        for family in metric.describe()
+        for name in (family.name, f"{family.name}_total")
+    }
+    assert queried, "the dashboard queries nothing"
+    assert queried - exported == set()
+    assert len(queried) == 7, "every metric has a panel"

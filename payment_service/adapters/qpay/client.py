@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from paygrant.metrics import QPAY_SECONDS
 from payment_service.adapters.qpay.errors import (
     QPayError,
     QPayProtocolError,
@@ -306,11 +307,25 @@ class QPayClient:
         if self._session is None or self._session.closed:
             raise RuntimeError("QPayClient is not started: call start() or use `async with`")
         headers = {"Authorization": authorization}
+        started, outcome = time.perf_counter(), "unreachable"
         try:
             async with self._session.request(method, self._base_url + path, json=body, headers=headers) as response:
-                return response.status, await response.read()
+                raw = await response.read()
+                outcome = "ok" if response.status < 400 else f"{response.status // 100}xx"
+                return response.status, raw
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise QPayUnavailable(f"{method} {path} failed: {exc!r}") from exc
+        finally:
+            QPAY_SECONDS.labels(f"{method} {_endpoint(path)}", outcome).observe(time.perf_counter() - started)
+
+
+# Paths without an id in them; any other path ends with one (/invoice/{id}, /payment/refund/{id}).
+_FIXED_PATHS = frozenset({"/auth/token", "/auth/refresh", "/invoice", "/payment/check", "/payment/list"})
+
+
+def _endpoint(path: str) -> str:
+    """`path` with its id replaced by {id}: a metric label, the same for every invoice or payment."""
+    return path if path in _FIXED_PATHS else path.rsplit("/", 1)[0] + "/{id}"
 
 
 def _optional_body(**fields: str | None) -> dict[str, str] | None:
