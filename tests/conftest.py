@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 from pytest_postgresql import factories as pg_factories
 from pytest_redis import factories as redis_factories
+from redis import Redis as SyncRedis
 
 from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from paygrant.db import Schema, open_database
@@ -158,9 +159,15 @@ def redis_url(redis_server: Any) -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix no other test or run shares."""
-    yield f"paygrant-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test or run shares; its keys are deleted after the test, whoever wrote them."""
+    prefix = f"paygrant-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    with SyncRedis.from_url(redis_url) as client:
+        # COUNT: a scan walks the whole keyspace, whosever keys it holds; fewer, larger steps.
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
+        for start in range(0, len(keys), 1_000):
+            client.delete(*keys[start : start + 1_000])
 
 
 @pytest.fixture
