@@ -95,8 +95,9 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def create_autocommit_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine of Database.autocommit; on SQLite, `engine` itself.
+def create_autocommit_engine(url: str, engine: AsyncEngine, *, wait_for_flush: bool = True) -> AsyncEngine:
+    """The engine of Database.autocommit (and, not waiting for the flush, of Database.async_commit_sessions); on
+    SQLite, `engine` itself.
 
     A transaction on SQLite costs no round trip, and switching a pooled SQLite connection to
     autocommit and back at every use is a step that a cancelled caller can interrupt, leaving the
@@ -104,7 +105,15 @@ def create_autocommit_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     """
     if is_sqlite(url):
         return engine
-    return _ping_when_idle(create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, hide_parameters=True))
+    server_settings = {} if wait_for_flush else {"synchronous_commit": "off"}
+    autocommit = create_async_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=2,
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings},
+    )
+    return _ping_when_idle(autocommit)
 
 
 def _ping_when_idle(engine: AsyncEngine) -> AsyncEngine:
@@ -196,12 +205,19 @@ class Database:
     after each statement as any session (on PostgreSQL that commits nothing: the statement did). A
     statement that finds its connection dead after a database restart fails with
     `connection_invalidated` set, and may be retried once.
+
+    `async_commit_sessions` are autocommit sessions whose commits do not wait for PostgreSQL to
+    flush its write-ahead log to disk (synchronous_commit off; a flush is most of a small write's
+    time): for writes that a crash of the database may lose without harm, such as a relay's leases
+    and sent marks, whose loss only has rows delivered again. A crash loses the newest such commits
+    only, never one before a commit that survives.
     """
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     autocommit: AsyncEngine
     autocommit_sessions: async_sessionmaker[AsyncSession]
+    async_commit_sessions: async_sessionmaker[AsyncSession]
 
 
 @contextlib.asynccontextmanager
@@ -210,11 +226,14 @@ async def open_database(url: str, schema: Schema, *, migrate: bool = True) -> As
     schema.map_models()
     engine = create_engine(url)
     autocommit = create_autocommit_engine(url, engine)
+    async_commit = create_autocommit_engine(url, engine, wait_for_flush=False)
     try:
         if migrate:
             await upgrade_to_head(engine, schema.migrations)
-        yield Database(engine, session_factory(engine), autocommit, session_factory(autocommit))
+        sessions, autocommit_sessions = session_factory(engine), session_factory(autocommit)
+        yield Database(engine, sessions, autocommit, autocommit_sessions, session_factory(async_commit))
     finally:
+        await async_commit.dispose()
         await autocommit.dispose()
         await engine.dispose()
 

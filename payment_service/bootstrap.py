@@ -90,7 +90,8 @@ class PaymentApp(ServiceApp):
         if self._run_relay:
             policy = RetryPolicy(s.relay_max_attempts, s.relay_backoff_base_seconds, s.relay_backoff_max_seconds)
             self.relay = OutboxRelay(
-                lambda: UnitOfWork(database.autocommit_sessions),  # claims and outcomes are single statements
+                # Claims and outcomes are single statements, and a crash that loses one only has rows delivered again.
+                lambda: UnitOfWork(database.async_commit_sessions),
                 entitlements.apply_events,
                 policy,
                 s.relay_poll_seconds,

@@ -8,7 +8,9 @@ refund behind its completion is due now). Messages committed meanwhile wake the 
 (wake), and those that come due with time (a backoff, a lease ended) are found by the poll. Each
 of these statements stands alone, as nothing needs two of them to commit together: the service
 runs the relay's units of work in autocommit, so a claim costs one round trip to the database
-rather than four (BEGIN, claim, COMMIT, and a ping). Messages of one payment go in the order they
+rather than four (BEGIN, claim, COMMIT, and a ping), and without waiting for the write-ahead log's
+flush (Database.async_commit_sessions): a crash that loses a claim or a sent mark only has the
+row delivered again. Messages of one payment go in the order they
 were written: a claim takes only a payment's oldest unsent message.
 
 A wake-up (a new outbox row committed) is answered at once, even while a batch is on its way: if a

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from paygrant.contract_rules import EventType
 from paygrant.db import Database, open_database, utcnow
@@ -72,8 +72,9 @@ def _units(database: Database) -> UnitOfWorkFactory:
 
 
 def _relay_units(database: Database) -> UnitOfWorkFactory:
-    """What the service gives its relay: units of work in autocommit (every claim and outcome is one statement)."""
-    return lambda: UnitOfWork(database.autocommit_sessions)
+    """What the service gives its relay: units of work in autocommit, not waiting for the flush (a lost claim or
+    outcome has its row delivered again)."""
+    return lambda: UnitOfWork(database.async_commit_sessions)
 
 
 @POSTGRES_ONLY
@@ -190,3 +191,13 @@ async def test_an_operator_sees_dead_rows_and_sends_them_back_to_the_relay(datab
     await OutboxRelay(uow_factory, recorder, FAST_RETRY, poll_seconds=1).deliver_due()
     assert recorder.delivered == [dead_event]
     assert (await outbox_report(uow_factory)).counts[OutboxStatus.SENT] == 2
+
+
+@POSTGRES_ONLY
+async def test_a_relays_commits_do_not_wait_for_the_flush_and_units_of_work_do(database: Database) -> None:
+    # A lost lease or sent mark has its row delivered again; a lost payment would be money forgotten.
+    async with database.async_commit_sessions() as relays:
+        assert (await relays.execute(text("SHOW synchronous_commit"))).scalar_one() == "off"
+    for sessions in (database.sessions, database.autocommit_sessions):
+        async with sessions() as durable:
+            assert (await durable.execute(text("SHOW synchronous_commit"))).scalar_one() == "on"

@@ -6,9 +6,10 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import Engine, event, func, select, text, update
 
 from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from entitlement_service.bootstrap import EntitlementApp
@@ -48,8 +49,9 @@ def _units(database: Database) -> UnitOfWorkFactory:
 
 
 def _relay_units(database: Database) -> UnitOfWorkFactory:
-    """What the service gives its relay: units of work in autocommit (every claim and outcome is one statement)."""
-    return lambda: UnitOfWork(database.autocommit_sessions)
+    """What the service gives its relay: units of work in autocommit, not waiting for the flush (a lost claim or
+    outcome has its row delivered again)."""
+    return lambda: UnitOfWork(database.async_commit_sessions)
 
 
 async def _statuses(database: Database) -> dict[str, int]:
@@ -141,10 +143,16 @@ async def test_a_refund_behind_its_completion_goes_in_the_same_pass_and_a_lone_b
         return [None] * len(events)
 
     statements: list[str] = []
-    event.listen(database.autocommit.sync_engine, "before_cursor_execute", lambda *call: statements.append(call[2]))
 
-    relay = OutboxRelay(_relay_units(database), applies, RETRY_AT_ONCE, poll_seconds=60)
-    assert await relay.deliver_due() == 3  # no poll: the refund was claimed after its completion was recorded
+    def note(*call: Any) -> None:
+        statements.append(call[2])
+
+    event.listen(Engine, "before_cursor_execute", note)  # whichever engine the relay's sessions use
+    try:
+        relay = OutboxRelay(_relay_units(database), applies, RETRY_AT_ONCE, poll_seconds=60)
+        assert await relay.deliver_due() == 3  # no poll: the refund was claimed after its completion was recorded
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
     assert calls[1] == [refund.event_id] and completion.event_id in calls[0]
     claims = [statement for statement in statements if statement.startswith("UPDATE outbox SET next_attempt_at")]
     assert len(claims) == 2, "the first claim and the refund's after its completion was recorded; none after the refund"
