@@ -60,6 +60,13 @@ QPAY_SECONDS = Histogram(
 
 def timed(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """`handler` with its calls observed in RPC_SECONDS under `method` (/package.Service/Method)."""
+    answered = RPC_SECONDS.labels(method, "OK")  # looked up once: most calls end OK
+
+    def observe(context: Context, started: float) -> None:
+        code = context.code()  # set by an abort; None when the call is answered
+        ended = answered if code is None else RPC_SECONDS.labels(method, getattr(code, "name", str(code)))
+        ended.observe(time.perf_counter() - started)
+
     if handler.unary_unary is not None:
         unary = handler.unary_unary
 
@@ -68,7 +75,7 @@ def timed(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             try:
                 return await unary(request, context)
             finally:
-                _observe(method, context, started)
+                observe(context, started)
 
         return handler._replace(unary_unary=unary_unary)
     if handler.unary_stream is not None:
@@ -80,16 +87,10 @@ def timed(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
                 async for response in stream(request, context):
                     yield response
             finally:
-                _observe(method, context, started)
+                observe(context, started)
 
         return handler._replace(unary_stream=unary_stream)
     return handler
-
-
-def _observe(method: str, context: Context, started: float) -> None:
-    code = context.code()  # set by an abort; None when the call is answered
-    name = "OK" if code is None else code.name if isinstance(code, grpc.StatusCode) else str(code)
-    RPC_SECONDS.labels(method, name).observe(time.perf_counter() - started)
 
 
 class MetricsEndpoint:
