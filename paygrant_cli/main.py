@@ -19,6 +19,7 @@ from paygrant.qpay_sim.settings import SimulatorSettings
 from paygrant.runtime import Component, configure_logging, run_until_signalled
 from paygrant_cli.credentials import new_credential, roles_argument
 from paygrant_cli.demo import run_demo
+from paygrant_cli.health import run_health
 from paygrant_cli.outbox import run_outbox_command
 from paygrant_cli.settings import CliSettings
 from paygrant_cli.stack import run_stack
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("relay", help="run only an outbox relay worker")
     commands.add_parser("qpay-sim", help="run the QPay v2 simulator")
     commands.add_parser("demo", help="buy a course on the running stack and watch it become owned")
+    health = commands.add_parser("health", help="both services, the outbox and Redis (exit code 1 when unhealthy)")
+    health.add_argument("--json", action="store_true", help="one JSON object (the schema is in paygrant_cli/health.py)")
+    health.add_argument(
+        "--stale-after", type=float, default=60.0, metavar="SECONDS", help="a pending outbox row older is unhealthy"
+    )
     outbox = commands.add_parser("outbox", help="the payment service's outbox, for operators")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     outbox_commands.add_parser("status", help="row counts and dead rows (exit code 1 when any row is dead)")
@@ -88,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_stack())
         case "demo":
             return asyncio.run(run_demo(CliSettings()))
+        case "health":
+            return run_health(CliSettings(), args.json, args.stale_after)
         case "credentials":
             print(new_credential(args.roles))
         case "outbox":

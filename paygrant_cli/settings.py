@@ -9,3 +9,4 @@ class CliSettings(PaymentClientSettings, EntitlementClientSettings):
     """Targets, tokens and TLS of both services, and the QPay simulator the demo pays through."""
 
     qpay_base_url: str = "http://127.0.0.1:8090/v2"
+    redis_url: str | None = None  # `paygrant health` pings it when set

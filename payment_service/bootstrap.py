@@ -146,7 +146,7 @@ class PaymentApp(ServiceApp):
             port=s.payment_grpc_port,
             services=[SERVICE],
             register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-                PaymentServicer(uow_factory, checkouts, confirmation, cancellation, refunds), server
+                PaymentServicer(uow_factory, checkouts, confirmation, cancellation, refunds, cache), server
             ),
             is_ready=lambda: ping(database.engine),
             security=security,

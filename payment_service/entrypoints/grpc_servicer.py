@@ -14,6 +14,7 @@ from paygrant.timestamps import to_timestamp
 from payment_service.domain import errors
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession
+from payment_service.domain.outbox import OutboxStatus
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey
 from payment_service.domain.refund import RefundRequest
@@ -21,10 +22,12 @@ from payment_service.entrypoints.payment_listing_messages import list_query, str
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
+from payment_service.service_layer.outbox_admin import outbox_report
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_listing import list_payments, stream_payments
 from payment_service.service_layer.payment_refunds import PaymentRefunds
 from payment_service.service_layer.queries import get_payment
+from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -134,12 +137,14 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         confirmation: PaymentConfirmation,
         cancellation: CheckoutCancellation,
         refunds: PaymentRefunds,
+        session_cache: SessionCache = NO_SESSION_CACHE,
     ) -> None:
         self._uow_factory = uow_factory
         self._checkouts = checkouts
         self._confirmation = confirmation
         self._cancellation = cancellation
         self._refunds = refunds
+        self._session_cache = session_cache
 
     @handles_errors
     async def PutProduct(self, request: payment_pb2.PutProductRequest, context: Context) -> payment_pb2.Product:
@@ -189,6 +194,19 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:
         payment, session = await get_payment(request.payment_id, self._uow_factory)
         return _payment(payment, session)
+
+    @handles_errors
+    async def GetOutboxState(
+        self, request: payment_pb2.GetOutboxStateRequest, context: Context
+    ) -> payment_pb2.OutboxState:
+        report = await outbox_report(self._uow_factory, dead_limit=0)
+        return payment_pb2.OutboxState(
+            pending=report.counts[OutboxStatus.PENDING],
+            sent=report.counts[OutboxStatus.SENT],
+            dead=report.counts[OutboxStatus.DEAD],
+            oldest_pending_created_at=to_timestamp(report.oldest_pending_at),
+            session_cache_fallbacks=self._session_cache.fallbacks,
+        )
 
     @handles_errors
     async def ListPayments(

@@ -13,7 +13,12 @@ from payment_service.domain.checkout import CheckoutSession
 
 
 class SessionCache(Protocol):
-    """Sessions as last committed, keyed by id; `remember` never replaces a newer state with an older one."""
+    """Sessions as last committed, keyed by id; `remember` never replaces a newer state with an older one.
+
+    `fallbacks` counts the calls the cache failed (the database answered instead) since it was made.
+    """
+
+    fallbacks: int
 
     async def recall(self, session_id: str) -> CheckoutSession | None:
         """The cached session, or None (not cached, or the cache is unreadable)."""
@@ -26,6 +31,8 @@ class SessionCache(Protocol):
 
 class NoSessionCache:
     """No cache: every GetCheckout reads the database."""
+
+    fallbacks = 0
 
     async def recall(self, session_id: str) -> CheckoutSession | None:
         """Nothing is ever cached."""

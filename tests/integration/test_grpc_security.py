@@ -49,6 +49,7 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
     "/paygrant.payment.v1.PaymentService/GetPayment": {Role.GATEWAY, Role.READER, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/ListPayments": {Role.READER, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/StreamPayments": {Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/GetOutboxState": {Role.READER, Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvent": {Role.RELAY},
     "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvents": {Role.RELAY},
     "/paygrant.entitlement.v1.EntitlementService/CheckOwnership": {Role.READER, Role.GATEWAY, Role.OPERATOR},

@@ -476,8 +476,8 @@ def requests(draw: st.DrawFn, method: MethodDescriptor, pools: Mapping[str, Sequ
         payload = draw(st.binary(max_size=64))
         return Case(method, payload, f"garbage {payload!r}", structured=False)
     values: dict[str, Value] = draw(message_values(descriptor, pools, wild=mode == "wild"))
-    if mode != "wild":
-        paths = tuple(leaf_paths(descriptor))
+    paths = tuple(leaf_paths(descriptor))
+    if mode != "wild" and paths:  # a request without fields has none to make wild
         for path in draw(st.lists(st.sampled_from(paths), max_size=2, unique=True)):
             new = draw(st.none() | field_values(field_at(descriptor, path), pools, wild=True))
             values = with_value(descriptor, values, path, new)

@@ -94,6 +94,7 @@ class RunningServices:
             "PaymentService/StreamPayments": lambda: _every_message(
                 p.StreamPayments(ppb.StreamPaymentsRequest(start_time=day_ago, end_time=now))
             ),
+            "PaymentService/GetOutboxState": lambda: p.GetOutboxState(ppb.GetOutboxStateRequest()),
             "PaymentService/CancelCheckout": lambda: p.CancelCheckout(
                 ppb.CancelCheckoutRequest(session_id=self.cancelled_session)
             ),

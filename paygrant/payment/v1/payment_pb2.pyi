@@ -168,6 +168,24 @@ class CancelCheckoutRequest(_message.Message):
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
+class GetOutboxStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OutboxState(_message.Message):
+    __slots__ = ("pending", "sent", "dead", "oldest_pending_created_at", "session_cache_fallbacks")
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    DEAD_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PENDING_CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_CACHE_FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    pending: int
+    sent: int
+    dead: int
+    oldest_pending_created_at: _timestamp_pb2.Timestamp
+    session_cache_fallbacks: int
+    def __init__(self, pending: _Optional[int] = ..., sent: _Optional[int] = ..., dead: _Optional[int] = ..., oldest_pending_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_cache_fallbacks: _Optional[int] = ...) -> None: ...
+
 class GetPaymentRequest(_message.Message):
     __slots__ = ("payment_id",)
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -86,6 +86,11 @@ class PaymentServiceStub:
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.FromString,
                 _registered_method=True)
+        self.GetOutboxState = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/GetOutboxState',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -196,6 +201,15 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOutboxState(self, request, context):
+        """How the outbox stands (rows by status, the oldest pending row) and how often this
+        process's session cache fell back to the database: what `paygrant health` reports.
+        UNAVAILABLE while the database cannot answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +262,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.StreamPayments,
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.SerializeToString,
+            ),
+            'GetOutboxState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOutboxState,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -522,6 +541,33 @@ class PaymentService:
             '/paygrant.payment.v1.PaymentService/StreamPayments',
             paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.SerializeToString,
             paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOutboxState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/GetOutboxState',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.FromString,
             options,
             channel_credentials,
             insecure,
