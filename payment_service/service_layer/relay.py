@@ -10,8 +10,8 @@ of these statements stands alone, as nothing needs two of them to commit togethe
 runs the relay's units of work in autocommit, so a claim costs one round trip to the database
 rather than four (BEGIN, claim, COMMIT, and a ping), and without waiting for the write-ahead log's
 flush (Database.async_commit_sessions): a crash that loses a claim or a sent mark only has the
-row delivered again. Messages of one payment go in the order they
-were written: a claim takes only a payment's oldest unsent message.
+row delivered again. Messages of one payment go in the order they were written: a claim takes
+only a payment's oldest unsent message.
 
 A wake-up (a new outbox row committed) is answered at once, even while a batch is on its way: if a
 delivery slot is free the new rows are claimed and sent in it, rather than waiting for the batch
