@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import json
 import logging
 import signal
 from collections.abc import Mapping
@@ -85,10 +87,30 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(safe)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """One log format for every paygrant process, one line per message."""
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line (time, level, logger, process, message, and the traceback if any), for machines.
+
+    JSON escapes every control character of a value, so no logged value can forge a line here either.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """One log format for every paygrant process, one line per message: text for a terminal, or `json`."""
     handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter(LOG_FORMAT))
+    handler.setFormatter(JsonLineFormatter() if log_format == "json" else OneLineFormatter(LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

@@ -7,6 +7,7 @@ payment service calls the entitlement service; the CLI calls both.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,8 @@ class PaygrantSettings(BaseSettings):
 
     # Set by `--workers N` for its workers: listeners bind with SO_REUSEPORT so siblings share them.
     shared_ports: bool = False
+    # Log lines as text for a terminal, or one JSON object each for a log collector.
+    log_format: Literal["text", "json"] = "text"
 
 
 class EntitlementClientSettings(PaygrantSettings):

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from entitlement_service.adapters.orm import SCHEMA as ENTITLEMENT_SCHEMA
 from entitlement_service.bootstrap import EntitlementApp
 from entitlement_service.settings import EntitlementSettings
@@ -17,6 +19,7 @@ from paygrant.qpay_sim.app import SimulatorProcess
 from paygrant.qpay_sim.config import SimulatorConfig
 from paygrant.qpay_sim.settings import SimulatorSettings
 from paygrant.runtime import Component, configure_logging, run_until_signalled
+from paygrant.settings import PaygrantSettings
 from paygrant_cli.credentials import new_credential, roles_argument
 from paygrant_cli.demo import run_demo
 from paygrant_cli.health import run_health
@@ -88,7 +91,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `paygrant` console script."""
     args = _parser().parse_args(argv)
-    configure_logging(args.log_level)
+    try:
+        log_format = PaygrantSettings().log_format
+    except ValidationError as error:
+        print(f"paygrant: PAYGRANT_LOG_FORMAT must be text or json: {error.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, log_format)
     match args.command:
         case "up":
             return asyncio.run(run_stack())

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
 import pytest
 
-from paygrant.runtime import LOG_FORMAT, OneLineFormatter, configure_logging, escape_control_characters
+from paygrant.runtime import (
+    LOG_FORMAT,
+    JsonLineFormatter,
+    OneLineFormatter,
+    configure_logging,
+    escape_control_characters,
+)
 
 FORGED = "s-1\r\n2026-11-21 12:00:00,000 INFO payment_service: session s-2 paid\x1b[2J"
 
@@ -71,3 +78,33 @@ def test_configure_logging_installs_the_escaping_format() -> None:
 
     assert isinstance(handler.formatter, OneLineFormatter)
     assert "\n" not in handler.format(_record("%s", FORGED))
+
+
+def test_a_json_line_holds_the_record_and_a_forged_value_stays_inside_its_field() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = _record("callback for session %s refused", FORGED, exc_info=True)
+
+    line = JsonLineFormatter().format(record)
+
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    entry = json.loads(line)
+    assert entry["message"] == f"callback for session {FORGED} refused"
+    assert (entry["level"], entry["logger"], entry["process"]) == ("WARNING", "payment_service", record.process)
+    assert entry["exception"].startswith("Traceback") and entry["exception"].endswith("ValueError: boom")
+    assert entry["time"].endswith("+00:00")
+
+
+def test_configure_logging_installs_the_json_format_when_asked() -> None:
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers.clear()
+    try:
+        configure_logging("INFO", "json")
+        [handler] = root.handlers
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+    assert isinstance(handler.formatter, JsonLineFormatter)
