@@ -38,7 +38,7 @@ async def outbox_report(uow_factory: UnitOfWorkFactory, dead_limit: int = 50) ->
         oldest_pending_at = await uow.outbox.oldest_pending_at()
         dead = [
             DeadRow(row.event_id, row.event_type, row.payment_id, row.attempts, row.last_error)
-            for row in await uow.outbox.dead(dead_limit)
+            for row in (await uow.outbox.dead(dead_limit) if dead_limit else [])
         ]
     return OutboxReport({status: counts.get(status, 0) for status in OutboxStatus}, dead, oldest_pending_at)
 

@@ -42,7 +42,6 @@ async def test_a_healthy_pair_answers_0_with_the_outbox_and_redis(stack: Stack) 
         "entitlement service",
         "outbox dead rows",
         "outbox delivery",
-        "session cache",
         "redis",
     }
     assert checks(report)["payment service"]["detail"] == f"{stack.payment_target}: SERVING"
@@ -53,6 +52,7 @@ async def test_a_healthy_pair_answers_0_with_the_outbox_and_redis(stack: Stack) 
     code, table = await health(stack)  # for people: a table
     assert code == 0
     assert "paygrant health" in table and "entitlement service" in table and table.rstrip().endswith("healthy")
+    assert "session cache: 0 fallback(s) to the database since start" in table
 
 
 async def test_an_unreachable_service_or_redis_makes_it_answer_1(stack: Stack, refused_port: int) -> None:
