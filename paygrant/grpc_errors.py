@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from paygrant.db import is_unavailable
 from paygrant.failure_log import log_unavailable, log_unexpected
+from paygrant.request_id import outgoing_metadata
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ async def abort(
         packed = any_pb2.Any()
         packed.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
         details.append(packed)
-    status = status_pb2.Status(code=_code_number(code), message=message, details=details)
-    await context.abort_with_status(rpc_status.to_status(status))
+    answer = rpc_status.to_status(status_pb2.Status(code=_code_number(code), message=message, details=details))
+    # An abort sends its own trailing metadata, not what the call set before: the request id goes with it.
+    answer = answer._replace(trailing_metadata=(*answer.trailing_metadata, *outgoing_metadata()))
+    await context.abort_with_status(answer)
     raise AssertionError("abort_with_status returned")  # it always raises
 
 

@@ -6,7 +6,8 @@ once per method: `GuardedRegistry` stands in for the server while a generated
 `add_…Servicer_to_server` registers the servicer, and every handler it registers (generic and
 pre-registered alike, since grpc prefers the latter) passes through a `Guard` first. A check is
 awaited before the method's behavior and aborts the call to refuse it; the caller's metadata, peer
-certificate and request come with the call.
+certificate and request come with the call. `with_request_id` binds each call's request id
+(paygrant.request_id) while its handler runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, TypeAlias
 
 import grpc
+
+from paygrant.request_id import METADATA_KEY, bound, request_id_of
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Check = Callable[[Any, Context], Awaitable[None]]
@@ -51,6 +54,37 @@ def checked(
 
         changes["unary_stream"] = unary_stream
     return handler._replace(**changes) if changes else handler
+
+
+def with_request_id(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """`handler` run with the call's request id bound (the caller's valid `x-request-id`, else a new one).
+
+    The id is echoed in the trailing metadata (`x-request-id`), so a caller can quote it.
+    """
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Context) -> Any:
+            with bound(_take_request_id(context)):
+                return await unary(request, context)
+
+        return handler._replace(unary_unary=unary_unary)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            with bound(_take_request_id(context)):
+                async for response in stream(request, context):
+                    yield response
+
+        return handler._replace(unary_stream=unary_stream)
+    return handler
+
+
+def _take_request_id(context: Context) -> str:
+    request_id = request_id_of(context.invocation_metadata())
+    context.set_trailing_metadata(((METADATA_KEY, request_id),))
+    return request_id
 
 
 class GuardedRegistry:

@@ -4,7 +4,7 @@ Health answers SERVING only while the service's database answers, re-checked per
 Every method of the service's own is guarded when registered (paygrant.grpc_guards): its requests
 are decoded by RequestDecoding (bad bytes answer INVALID_ARGUMENT, never UNKNOWN) and, when
 credentials are configured, each call is checked by Authorization (the roles the contract declares);
-every call is timed (paygrant.metrics).
+every call is timed (paygrant.metrics) and runs with its request id bound (paygrant.request_id).
 The port is bound exclusively: grpc's default SO_REUSEPORT would let a second server on a taken
 port start silently and take part of the traffic. Only `share_port` (the workers of one
 `--workers N` group, which checked the port free first) binds with SO_REUSEPORT.
@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from paygrant.errors import CannotServe
 from paygrant.grpc_auth import Authorization
-from paygrant.grpc_guards import Guard, GuardedRegistry, checked
+from paygrant.grpc_guards import Guard, GuardedRegistry, checked, with_request_id
 from paygrant.metrics import timed
 from paygrant.request_decoding import RequestDecoding, refuse_undecodable
 from paygrant.server_security import ServerSecurity
@@ -101,7 +101,9 @@ class GrpcServer:
 
         def guard(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             checks = [check for check in (authorization.check_for(method), refuse_undecodable) if check is not None]
-            return timed(method, checked(handler, checks, request_deserializer=decoding.decoder_for(method)))
+            return with_request_id(
+                timed(method, checked(handler, checks, request_deserializer=decoding.decoder_for(method)))
+            )
 
         return guard
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from paygrant.request_id import RequestIdFilter
+
 # What a process prints on stdout once every component has started: first a line per listener
 # (`listening: <label> at <address>`), then READY. `paygrant up` and the tests read bound ports
 # (port 0 included) from these lines instead of guessing free ports.
@@ -77,18 +79,21 @@ def escape_control_characters(text: str) -> str:
 class OneLineFormatter(logging.Formatter):
     """Escapes control characters in a record's message, so no logged value can forge a log line.
 
-    Only the message is escaped: a traceback appended after it keeps its own newlines.
+    Only the message is escaped: a traceback appended after it keeps its own newlines. A record's
+    request id (paygrant.request_id), when it has one, ends the line as ` request_id=<id>`.
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         """The formatted line with the record's message escaped (the record itself is left as it was)."""
         safe = logging.makeLogRecord(record.__dict__)
         safe.message = escape_control_characters(record.message)
-        return super().formatMessage(safe)
+        line = super().formatMessage(safe)
+        request_id = getattr(record, "request_id", None)
+        return line if request_id is None else f"{line} request_id={escape_control_characters(str(request_id))}"
 
 
 class JsonLineFormatter(logging.Formatter):
-    """One JSON object per line (time, level, logger, process, message, and the traceback if any), for machines.
+    """One JSON object per line (time, level, logger, process, message, request id and traceback if any), for machines.
 
     JSON escapes every control character of a value, so no logged value can forge a line here either.
     """
@@ -102,15 +107,22 @@ class JsonLineFormatter(logging.Formatter):
             "process": record.process,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
-    """One log format for every paygrant process, one line per message: text for a terminal, or `json`."""
+    """One log format for every paygrant process, one line per message: text for a terminal, or `json`.
+
+    Every line names the request it was logged for, if any (paygrant.request_id).
+    """
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLineFormatter() if log_format == "json" else OneLineFormatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

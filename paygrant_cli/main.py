@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -24,6 +25,8 @@ from paygrant_cli.credentials import new_credential, roles_argument
 from paygrant_cli.demo import run_demo
 from paygrant_cli.health import run_health
 from paygrant_cli.outbox import run_outbox_command
+from paygrant_cli.reconcile.command import add_arguments as add_reconcile_arguments
+from paygrant_cli.reconcile.command import run_reconcile
 from paygrant_cli.settings import CliSettings
 from paygrant_cli.stack import run_stack
 from paygrant_cli.workers import run_workers
@@ -53,10 +56,18 @@ async def _db_upgrade(service: str) -> None:
                 print(f"{name} database is at the newest schema")  # opening it migrated it
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments end the command with one line on standard error and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Prints `<prog>: <message>` and exits 2."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paygrant", description=__doc__)
+    parser = _OneLineErrors(prog="paygrant", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
     commands.add_parser("up", help="start the simulator and both services (embedded profile by default)")
     workers_help = "server processes sharing the ports (SO_REUSEPORT), to use more than one core"
     payment = commands.add_parser("payment", help="run the payment service (gRPC, QPay callback, relay)")
@@ -71,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument(
         "--stale-after", type=float, default=60.0, metavar="SECONDS", help="a pending outbox row older is unhealthy"
     )
+    reconcile = commands.add_parser(
+        "reconcile", help="prove QPay, payments and purchases agree over a time range; repair with --fix"
+    )
+    add_reconcile_arguments(reconcile)
     outbox = commands.add_parser("outbox", help="the payment service's outbox, for operators")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     outbox_commands.add_parser("status", help="row counts and dead rows (exit code 1 when any row is dead)")
@@ -104,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(CliSettings()))
         case "health":
             return run_health(CliSettings(), args.json, args.stale_after)
+        case "reconcile":
+            return run_reconcile(CliSettings(), args)
         case "credentials":
             print(new_credential(args.roles))
         case "outbox":

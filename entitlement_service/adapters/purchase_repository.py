@@ -107,6 +107,10 @@ class SqlPurchaseRepository:
         """Writes the revoked status and time of purchases read in this transaction."""
         await self._session.flush()  # the session tracked the changes revoke() made
 
+    async def get(self, purchase_id: str) -> Purchase | None:
+        """A purchase by id, or None."""
+        return await self._session.get(Purchase, purchase_id, populate_existing=True)
+
     async def granted_by_action(self, idempotency_key: str) -> Purchase | None:
         """The purchase a grant by hand with this key recorded, or None."""
         found = await self._session.scalars(select(Purchase).where(purchases.c.granted_by_action == idempotency_key))

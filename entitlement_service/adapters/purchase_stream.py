@@ -25,11 +25,14 @@ class SqlPurchaseStream:
         self._session = session
 
     async def batch(
-        self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int
+        self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int, user_id: str | None = None
     ) -> list[Purchase]:
-        """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order."""
+        """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order; only
+        the user's when `user_id` is given."""
         p = purchases.c
         query = select(Purchase).where(p.purchased_at >= start, p.purchased_at < end)
+        if user_id is not None:
+            query = query.where(p.user_id == user_id)
         if after is not None:
             after_time = bindparam("after_time", after.purchased_at, type_=UTCDateTime)
             query = query.where(

@@ -19,7 +19,10 @@ class PaidItem:
 
 @dataclass(frozen=True)
 class PaymentEvent:
-    """A validated completion or refund of one payment; event_id makes applying it idempotent."""
+    """A validated completion or refund of one payment; event_id makes applying it idempotent.
+
+    `request_id` names the checkout's request (paygrant.request_id) for the log; None when unknown.
+    """
 
     event_id: str
     type: EventType
@@ -28,3 +31,4 @@ class PaymentEvent:
     items: tuple[PaidItem, ...]
     occurred_at: dt.datetime
     currency: str
+    request_id: str | None = None

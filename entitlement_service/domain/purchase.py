@@ -120,6 +120,16 @@ class Purchase:
         self.revoked_by_action = action
 
 
+@dataclass(frozen=True)
+class PurchaseRevoke:
+    """A request to end one purchase, whatever its source: reconciliation's repair of a paid purchase that no
+    paid payment stands behind."""
+
+    purchase_id: str
+    reason: str
+    actor: str
+
+
 def owned_through_another_payment(active: Iterable[Purchase], payment_id: str) -> bool:
     """True when an active purchase of another payment already gives the item: a new one is a double purchase."""
     return any(p.payment_id is not None and p.payment_id != payment_id for p in active if p.is_active)

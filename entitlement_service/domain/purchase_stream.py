@@ -40,3 +40,4 @@ class StreamQuery:
     end: dt.datetime
     after: PurchaseKey | None
     batch_size: int
+    user_id: str | None = None  # only this user's purchases when given

@@ -13,11 +13,12 @@ from entitlement_service.domain.entitlement import OwnershipQuery
 from entitlement_service.domain.errors import InvalidRequest
 from entitlement_service.domain.events import PaidItem, PaymentEvent
 from entitlement_service.domain.history import HistoryQuery, after_token
-from entitlement_service.domain.purchase import ItemRef, PurchaseStatus, Source
+from entitlement_service.domain.purchase import ItemRef, PurchaseRevoke, PurchaseStatus, Source
 from entitlement_service.domain.purchase_stream import PurchaseKey, StreamQuery
 from entitlement_service.domain.stats import Granularity, StatsQuery
 from paygrant import contract_rules, keyset
 from paygrant.contract_rules import KIND_PATTERN, PLAIN_ID_PATTERN, EventType
+from paygrant.request_id import request_id_problem
 
 # Newline-joined lists of plain ids, and of kinds: a batch checked in one match per field.
 _PLAIN_IDS = re.compile(rf"(?:{PLAIN_ID_PATTERN.pattern}\n)*{PLAIN_ID_PATTERN.pattern}")
@@ -101,8 +102,12 @@ def parse_payment_event(
     items: Sequence[RawPaidItem],
     occurred_at: dt.datetime | None,
     currency: str,
+    request_id: str = "",
 ) -> PaymentEvent:
-    """A payment event with every field checked; a refund may list no items (it revokes the whole payment)."""
+    """A payment event with every field checked; a refund may list no items (it revokes the whole payment).
+
+    An empty `request_id` is an unknown one.
+    """
     try:
         event_uuid = uuid.UUID(event_id)
     except ValueError:
@@ -122,7 +127,15 @@ def parse_payment_event(
         items=_parse_paid_items(items, low=1 if type is EventType.PAYMENT_COMPLETED else 0),
         occurred_at=occurred_at,
         currency=currency,
+        request_id=_parse_request_id(request_id) if request_id else None,
     )
+
+
+def _parse_request_id(value: str) -> str:
+    problem = request_id_problem(value)
+    if problem:
+        raise InvalidRequest("request_id", problem)
+    return value
 
 
 def parse_each(
@@ -210,16 +223,20 @@ def parse_stats_query(
 
 
 def parse_stream_query(
-    *, start: dt.datetime | None, end: dt.datetime | None, after_key: str, batch_size: int
+    *, start: dt.datetime | None, end: dt.datetime | None, after_key: str, batch_size: int, user_id: str = ""
 ) -> StreamQuery:
-    """A stream request with every field checked; an empty after_key starts at the range's start."""
+    """A stream request with every field checked; an empty after_key starts at the range's start, an empty
+    user_id means every user."""
     start, end = require_time_range(start, end)
+    if user_id:
+        require_id(user_id, "user_id")
     after = None
     if after_key:
         after = PurchaseKey.from_token(after_key)
         if after is None:
             raise InvalidRequest("after_key", "is not a key this service gave (PurchaseBatch.last_key)")
-    return StreamQuery(start, end, after, require_size(batch_size, "batch_size", MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE))
+    size = require_size(batch_size, "batch_size", MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE)
+    return StreamQuery(start, end, after, size, user_id or None)
 
 
 # ---- grants, revokes and purchase history
@@ -248,6 +265,15 @@ def parse_revoke(
 ) -> AdminAction:
     """A revoke by hand with every field checked."""
     return _admin_action(ActionKind.REVOKE, user_id, kind, item_id, reason, actor, idempotency_key, None)
+
+
+def parse_purchase_revoke(*, purchase_id: str, reason: str, actor: str) -> PurchaseRevoke:
+    """A RevokePurchase with every field checked."""
+    return PurchaseRevoke(
+        purchase_id=require_id(purchase_id, "purchase_id"),
+        reason=require_text(reason, "reason", MAX_REASON_LENGTH),
+        actor=require_id(actor, "actor"),
+    )
 
 
 def _admin_action(

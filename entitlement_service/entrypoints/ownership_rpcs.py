@@ -115,4 +115,5 @@ def _payment_event(request: pb.ApplyPaymentEventRequest) -> PaymentEvent:
         items=[(paid.item.kind, paid.item.id, paid.amount) for paid in request.items],
         occurred_at=from_timestamp(request.occurred_at) if request.HasField("occurred_at") else None,
         currency=request.currency,
+        request_id=request.request_id,
     )

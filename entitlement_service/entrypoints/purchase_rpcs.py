@@ -12,6 +12,7 @@ from entitlement_service.domain.purchase import PurchaseStatus, Source
 from entitlement_service.domain.validation import (
     parse_grant,
     parse_history_query,
+    parse_purchase_revoke,
     parse_revoke,
     parse_stats_query,
     parse_stream_query,
@@ -24,6 +25,7 @@ from entitlement_service.service_layer.list_purchases import list_purchases
 from entitlement_service.service_layer.purchase_stats import purchase_stats
 from entitlement_service.service_layer.purchase_stream import stream_purchases
 from entitlement_service.service_layer.revoke_entitlement import revoke_entitlement
+from entitlement_service.service_layer.revoke_purchase import revoke_purchase
 from paygrant.entitlement.v1 import entitlement_pb2 as pb
 from paygrant.grpc_errors import translate_errors, translate_stream_errors
 from paygrant.timestamps import time_field
@@ -44,7 +46,7 @@ Meaning = TypeVar("Meaning")
 
 
 class PurchaseRpcs(ServicerBase):
-    """GrantEntitlement, RevokeEntitlement, ListPurchases, GetPurchaseStats, StreamPurchases."""
+    """GrantEntitlement, RevokeEntitlement, RevokePurchase, ListPurchases, GetPurchaseStats, StreamPurchases."""
 
     @translate_errors(ERRORS)
     async def GrantEntitlement(
@@ -127,9 +129,19 @@ class PurchaseRpcs(ServicerBase):
             end=time_field(request, "end_time"),
             after_key=request.after_key,
             batch_size=request.batch_size,
+            user_id=request.user_id,
         )
         async for batch in stream_purchases(query, self._uow_factory):
             yield batch_message(batch)
+
+    @translate_errors(ERRORS)
+    async def RevokePurchase(
+        self, request: pb.RevokePurchaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RevokePurchaseResponse:
+        """Revokes one purchase, whatever its source; a revoked one is answered unchanged."""
+        command = parse_purchase_revoke(purchase_id=request.purchase_id, reason=request.reason, actor=request.actor)
+        purchase, changed = await revoke_purchase(command, self._uow_factory, self._cache)
+        return pb.RevokePurchaseResponse(purchase=purchase_message(purchase), changed=changed)
 
 
 def _declared(meanings: Mapping[int, Meaning], number: int, field: str) -> Meaning:

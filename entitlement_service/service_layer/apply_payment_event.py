@@ -18,7 +18,8 @@ A single ApplyPaymentEvent is a batch of one: one code path for both.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 
 from entitlement_service.domain.errors import InvalidRequest, PaymentOfAnotherUser
 from entitlement_service.domain.events import PaymentEvent
@@ -26,6 +27,9 @@ from entitlement_service.domain.payment_ledger import PaymentLedger, holdings_pa
 from entitlement_service.service_layer.ownership_cache import CommittedAnswers, OwnershipCache
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 from paygrant.db import utcnow
+from paygrant.request_id import log_extra
+
+log = logging.getLogger(__name__)
 
 
 class Applied(enum.Enum):
@@ -91,8 +95,24 @@ async def apply_payment_events(
             await uow.entitlements.put_many(ledger.entitlements())
             committed = CommittedAnswers(ledger.answers(), cache.epoch())
             await uow.commit()
+        _log_applied(valid, decided)
     # Also after a duplicate: the first apply may have committed and then failed to get here.
     done = [event for position, event in enumerate(valid) if isinstance(decided[position], Applied)]
     await cache.invalidate_users(sorted({event.user_id for event in done}), committed)
     outcomes = iter(decided[position] for position in range(len(valid)))
     return [event if isinstance(event, InvalidRequest) else next(outcomes) for event in events]
+
+
+def _log_applied(events: Sequence[PaymentEvent], decided: Mapping[int, EventOutcome]) -> None:
+    """A line per event applied now (a duplicate changed nothing), under its checkout's request id."""
+    for position, event in enumerate(events):
+        if decided[position] is Applied.NEW:
+            log.info(
+                "payment event %s applied: %s of payment %s for user %s, %d item(s)",
+                event.event_id,
+                event.type,
+                event.payment_id,
+                event.user_id,
+                len(event.items),
+                extra=log_extra(event.request_id),
+            )

@@ -19,7 +19,7 @@ async def stream_purchases(query: StreamQuery, uow_factory: UnitOfWorkFactory) -
     after = query.after
     while True:
         async with uow_factory() as uow:
-            batch = await uow.purchase_stream.batch(query.start, query.end, after, query.batch_size)
+            batch = await uow.purchase_stream.batch(query.start, query.end, after, query.batch_size, query.user_id)
         if batch:
             yield batch
         if len(batch) < query.batch_size:

@@ -53,6 +53,9 @@ class PurchaseRepository(Protocol):
     async def save_revocations(self, purchases: list[Purchase]) -> None:
         """Writes the revoked status and time of purchases read in this transaction."""
 
+    async def get(self, purchase_id: str) -> Purchase | None:
+        """A purchase by id, or None."""
+
     async def granted_by_action(self, idempotency_key: str) -> Purchase | None:
         """The purchase a grant by hand with this key recorded, or None."""
 
@@ -106,6 +109,7 @@ class PurchaseStreamRepository(Protocol):
     """Every purchase of a time range in key order, a batch at a time."""
 
     async def batch(
-        self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int
+        self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int, user_id: str | None = None
     ) -> list[Purchase]:
-        """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order."""
+        """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order; only
+        the user's when `user_id` is given."""

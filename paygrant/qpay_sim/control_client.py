@@ -64,6 +64,10 @@ class SimulatorControl:
         )["invoices"]
         return found[0] if found else None
 
+    async def reset(self) -> dict[str, Any]:
+        """Forgets every token, invoice, payment and fault (as if QPay had lost its records)."""
+        return await self._call("POST", "/reset")
+
     async def faults(self) -> dict[str, Any]:
         """The faults switched on now."""
         return await self._call("GET", "/faults")

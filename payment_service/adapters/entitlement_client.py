@@ -14,6 +14,7 @@ from paygrant.common.v1 import common_pb2
 from paygrant.contract_rules import EventType
 from paygrant.entitlement.v1 import entitlement_pb2, entitlement_pb2_grpc
 from paygrant.grpc_channel import ChannelSecurity, open_channel
+from paygrant.request_id import outgoing_metadata
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.errors import DeliveryFailed, UpstreamRejected, UpstreamUnavailable
 from payment_service.domain.events import PaymentEvent
@@ -67,8 +68,9 @@ class EntitlementClient:
         hold) blames that event alone; the others were not applied and are retried.
         """
         request = entitlement_pb2.ApplyPaymentEventsRequest(events=[_event_message(event) for event in events])
+        metadata = outgoing_metadata(_shared_request_id(events))
         try:
-            response = await self.stub.ApplyPaymentEvents(request, timeout=self._timeout)
+            response = await self.stub.ApplyPaymentEvents(request, timeout=self._timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             failure = DeliveryFailed(
                 f"ApplyPaymentEvents {error.code().name}: {error.details()}", permanent=error.code() in _PERMANENT
@@ -94,11 +96,20 @@ class EntitlementClient:
             ]
         )
         try:
-            response = await self.stub.BatchCheckOwnership(request, timeout=self._timeout)
+            response = await self.stub.BatchCheckOwnership(request, timeout=self._timeout, metadata=outgoing_metadata())
         except grpc.aio.AioRpcError as error:
             failure = UpstreamUnavailable if error.code() in _TRANSIENT else UpstreamRejected
             raise failure(f"entitlement service: {error.code().name}: {error.details()}") from error
         return {item for item, result in zip(items, response.results, strict=True) if result.owned}
+
+
+def _shared_request_id(events: Sequence[PaymentEvent]) -> str | None:
+    """The request id every event carries (a batch of one, or of one checkout's events), else None.
+
+    The call then goes under that id (`x-request-id`); each event is applied under its own either way.
+    """
+    ids = {event.request_id for event in events}
+    return ids.pop() if len(ids) == 1 else None
 
 
 def _event_message(event: PaymentEvent) -> entitlement_pb2.ApplyPaymentEventRequest:
@@ -115,6 +126,7 @@ def _event_message(event: PaymentEvent) -> entitlement_pb2.ApplyPaymentEventRequ
             entitlement_pb2.PaidItem(item=common_pb2.ItemRef(kind=i.kind, id=i.item_id), amount=i.amount)
             for i in event.items
         ],
+        request_id=event.request_id or "",
     )
 
 

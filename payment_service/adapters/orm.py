@@ -75,6 +75,8 @@ checkout_sessions = Table(
     # The sum of the session's payments not refunded: short payments add up to a grant.
     Column("received_amount", BigInteger, nullable=False, server_default="0"),
     Column("cancelled_at", UTCDateTime),
+    # The x-request-id of the CreateCheckout that made it, which its events carry (migration 0009).
+    Column("request_id", String(128)),
     Index("ix_checkout_sessions_status_expires_at", "status", "expires_at"),
 )
 

@@ -16,6 +16,7 @@ from paygrant.db import UTCDateTime
 from payment_service.adapters.orm import outbox
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.outbox_listing import OutboxEventQuery
 
 _c = outbox.c
 _older = outbox.alias("older")
@@ -71,10 +72,12 @@ class SqlOutboxRepository:
         self._session = session
         self.added = 0
 
-    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
+    def add(self, event: PaymentEvent, now: dt.datetime) -> OutboxMessage:
         """Stages the event for delivery; it commits (or not) with everything else."""
-        self._session.add(OutboxMessage.of(event, now))
+        message = OutboxMessage.of(event, now)
+        self._session.add(message)
         self.added += 1
+        return message
 
     async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
         """Leases up to `limit` due pending rows to the caller until `lease_until`, oldest due first.
@@ -154,6 +157,19 @@ class SqlOutboxRepository:
         """The oldest rows that stopped being retried, for an operator to look at."""
         query = select(OutboxMessage).where(_c.status == OutboxStatus.DEAD).order_by(_c.id).limit(limit)
         return (await self._session.scalars(query)).all()
+
+    async def page(self, query: OutboxEventQuery) -> list[OutboxMessage]:
+        """Up to page_size + 1 rows matching the query after its row, in the order they were written."""
+        statement = select(OutboxMessage)
+        if query.status is not None:
+            statement = statement.where(_c.status == query.status)
+        if query.created_before is not None:
+            statement = statement.where(_c.created_at < query.created_before)
+        if query.payment_ids:
+            statement = statement.where(_c.payment_id.in_(query.payment_ids))
+        if query.after_id is not None:
+            statement = statement.where(_c.id > query.after_id)
+        return list(await self._session.scalars(statement.order_by(_c.id).limit(query.page_size + 1)))
 
     async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
         """Puts dead rows (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""

@@ -29,11 +29,19 @@ async def payment_page(session: AsyncSession, query: PaymentListQuery) -> list[P
 
 
 async def payment_batch(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int
+    session: AsyncSession,
+    start: dt.datetime,
+    end: dt.datetime,
+    after: PaymentKey | None,
+    limit: int,
+    user_id: str | None = None,
 ) -> list[Payment]:
-    """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first."""
+    """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first; only the
+    buyer's when `user_id` is given."""
     p = payments.c
     statement = select(Payment).where(p.paid_at >= start, p.paid_at < end)
+    if user_id is not None:
+        statement = statement.where(p.user_id == user_id)
     if after is not None:
         statement = statement.where(tuple_(p.paid_at, p.id) > _bound(after))
     statement = statement.order_by(p.paid_at, p.id).limit(limit)

@@ -163,6 +163,7 @@ def _encode(session: CheckoutSession) -> dict[str, Any]:
         "last_checked_at": _time(session.last_checked_at),
         "received_amount": session.received_amount,
         "cancelled_at": _time(session.cancelled_at),
+        "request_id": session.request_id,
         "invoice": None
         if invoice is None
         else [invoice.invoice_id, invoice.qr_text, invoice.qr_image, invoice.short_url, invoice.deeplinks],
@@ -180,6 +181,7 @@ def _decode(state: dict[str, Any]) -> CheckoutSession:
         callback_secret_hash=state["callback_secret_hash"],
         created_at=dt.datetime.fromisoformat(state["created_at"]),
         expires_at=dt.datetime.fromisoformat(state["expires_at"]),
+        request_id=state.get("request_id"),  # absent from entries cached before request ids were kept
     )
     session.status = CheckoutStatus(state["status"])
     session.payment_id = state["payment_id"]

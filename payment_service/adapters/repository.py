@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.adapters.orm import checkout_sessions, invoices, payments, products, refunds
+from payment_service.adapters.orm import checkout_lines, checkout_sessions, invoices, payments, products, refunds
 from payment_service.adapters.payment_listing import payment_batch, payment_page
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 
@@ -163,6 +163,11 @@ class SqlPaymentRepository:
         query = select(Payment).where(payments.c.qpay_payment_id == qpay_payment_id)
         return (await self._session.scalars(query)).one_or_none()
 
+    async def by_qpay_ids(self, qpay_payment_ids: Collection[str]) -> list[Payment]:
+        """The payments recorded for these QPay payment ids, in one query."""
+        query = select(Payment).where(payments.c.qpay_payment_id.in_(qpay_payment_ids))
+        return list(await self._session.scalars(query))
+
     async def by_refund_key(self, idempotency_key: str) -> Payment | None:
         """The payment a RefundPayment with this idempotency key refunded, if any."""
         query = select(Payment).join(refunds).where(refunds.c.idempotency_key == idempotency_key)
@@ -177,6 +182,17 @@ class SqlPaymentRepository:
         """Up to page_size + 1 payments matching the query, newest first (see adapters.payment_listing)."""
         return await payment_page(self._session, query)
 
-    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
+    async def batch(
+        self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
+    ) -> list[Payment]:
         """Up to `limit` payments paid in [start, end) after `after`, oldest first (see adapters.payment_listing)."""
-        return await payment_batch(self._session, start, end, after, limit)
+        return await payment_batch(self._session, start, end, after, limit, user_id)
+
+    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
+        """The priced lines of each session, in order, in one query."""
+        lines: dict[str, list[CheckoutLine]] = {session_id: [] for session_id in session_ids}
+        c = checkout_lines.c
+        query = select(c.session_id, CheckoutLine).where(c.session_id.in_(lines)).order_by(c.session_id, c.position)
+        for session_id, line in await self._session.execute(query):
+            lines[session_id].append(line)
+        return lines

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from paygrant.contract_rules import EventType, total_problem
 from payment_service.domain.catalog import ItemRef
-from payment_service.domain.errors import InvalidTransition, PaymentServiceError, UpstreamUnavailable
+from payment_service.domain.errors import (
+    FailedPrecondition,
+    InvalidTransition,
+    PaymentServiceError,
+    UpstreamUnavailable,
+)
 from payment_service.domain.events import PaidItem, PaymentEvent
 from payment_service.domain.money import require_total
 from payment_service.domain.payment import Payment, PaymentOutcome, PaymentRejected
@@ -96,6 +101,8 @@ class CheckoutSession:
 
     `events` holds what happened to it since it was loaded; the unit of work writes them to the outbox.
     A session is only made for a cart whose total can be stored, so no invoice is opened for one that cannot.
+    `request_id` is that of the CreateCheckout that made it (paygrant.request_id), carried by every event
+    it announces; None for sessions made before it was kept.
     """
 
     invoice: Invoice | None
@@ -114,6 +121,7 @@ class CheckoutSession:
         callback_secret_hash: str,
         created_at: dt.datetime,
         expires_at: dt.datetime,
+        request_id: str | None = None,
     ) -> None:
         self.id = id
         self.idempotency_key = idempotency_key
@@ -130,6 +138,7 @@ class CheckoutSession:
         self.callback_secret_hash = callback_secret_hash
         self.created_at = created_at
         self.expires_at = expires_at
+        self.request_id = request_id
         self.status = CheckoutStatus.PENDING
         self.payment_id: str | None = None
         self.paid_at: dt.datetime | None = None
@@ -319,6 +328,21 @@ class CheckoutSession:
                 if other.session_id == self.id and other.outcome is PaymentOutcome.SHORT and other.is_paid:
                     other.refund_due = True
 
+    def announce_again(self, payment: Payment) -> PaymentEvent:
+        """A new event (a new event id) saying what `payment`, this session's GRANTED payment, is now: its
+        completion, dated when it was paid, or its refund once refunded. Applying it again grants nothing
+        twice, so reconciliation sends it when the entitlement service lacks what the payment granted.
+        SHORT and DUPLICATE payments grant nothing: FailedPrecondition."""
+        if payment.session_id != self.id:
+            raise InvalidTransition(f"payment {payment.id} is not a payment of checkout {self.id}", "payment_id")
+        if payment.outcome is not PaymentOutcome.GRANTED:
+            raise FailedPrecondition(
+                f"payment {payment.id} is {payment.outcome.value}: it granted nothing to announce", "payment_id"
+            )
+        if payment.refunded_at is not None:
+            return self._event(EventType.PAYMENT_REFUNDED, payment, payment.refunded_at)
+        return self._event(EventType.PAYMENT_COMPLETED, payment, payment.paid_at)
+
     def _event(self, type: EventType, payment: Payment, at: dt.datetime) -> PaymentEvent:
         return PaymentEvent(
             event_id=str(uuid.uuid4()),
@@ -328,4 +352,5 @@ class CheckoutSession:
             currency=self.currency,
             items=tuple(PaidItem(line.kind, line.item_id, line.amount) for line in self.lines),
             occurred_at=at,
+            request_id=self.request_id,
         )

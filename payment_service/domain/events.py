@@ -20,7 +20,11 @@ class PaidItem:
 
 @dataclass(frozen=True)
 class PaymentEvent:
-    """A PaymentCompleted or PaymentRefunded, as stored in the outbox and delivered."""
+    """A PaymentCompleted or PaymentRefunded, as stored in the outbox and delivered.
+
+    `request_id`: that of the CreateCheckout of the session paid (paygrant.request_id), so the apply
+    is logged under it; None when unknown (sessions and outbox rows from before migration 0009).
+    """
 
     event_id: str
     type: EventType
@@ -29,6 +33,7 @@ class PaymentEvent:
     currency: str
     items: tuple[PaidItem, ...]
     occurred_at: dt.datetime
+    request_id: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body of the outbox row (the event id and type live in their own columns)."""
@@ -38,6 +43,7 @@ class PaymentEvent:
             "currency": self.currency,
             "items": [{"kind": i.kind, "id": i.item_id, "amount": i.amount} for i in self.items],
             "occurred_at": self.occurred_at.isoformat(),
+            "request_id": self.request_id,
         }
 
     @classmethod
@@ -51,4 +57,5 @@ class PaymentEvent:
             currency=payload["currency"],
             items=tuple(PaidItem(i["kind"], i["id"], i["amount"]) for i in payload["items"]),
             occurred_at=dt.datetime.fromisoformat(payload["occurred_at"]),
+            request_id=payload.get("request_id"),
         )

@@ -83,6 +83,8 @@ class PaymentStreamQuery:
     end: dt.datetime
     after: PaymentKey | None
     batch_size: int
+    user_id: str | None = None
+    with_lines: bool = False
 
 
 def parse_list_query(filters: PaymentFilters, page_size: int, page_token: str) -> PaymentListQuery:
@@ -105,9 +107,17 @@ def parse_list_query(filters: PaymentFilters, page_size: int, page_token: str) -
 
 
 def parse_stream_query(
-    start: dt.datetime | None, end: dt.datetime | None, after_key: str, batch_size: int
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    after_key: str,
+    batch_size: int,
+    user_id: str = "",
+    with_lines: bool = False,
 ) -> PaymentStreamQuery:
-    """A StreamPayments request with every field checked; an empty after_key starts at start_time."""
+    """A StreamPayments request with every field checked; an empty after_key starts at start_time, an empty
+    user_id means every buyer."""
+    if user_id:
+        require_id(user_id, "user_id")
     if start is None:
         raise InvalidRequest("start_time", "is required")
     if end is None:
@@ -120,4 +130,4 @@ def parse_stream_query(
         if after is None:
             raise InvalidRequest("after_key", "is not a key this service gave (PaymentBatch.last_key)")
     size = keyset.require_size(batch_size, "batch_size", MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, InvalidRequest)
-    return PaymentStreamQuery(start, end, after, size)
+    return PaymentStreamQuery(start, end, after, size, user_id or None, with_lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -10,23 +10,31 @@ import grpc
 from paygrant.common.v1 import common_pb2
 from paygrant.grpc_errors import translate_errors, translate_stream_errors
 from paygrant.payment.v1 import payment_pb2, payment_pb2_grpc
+from paygrant.request_id import current_request_id
 from paygrant.timestamps import to_timestamp
 from payment_service.domain import errors
 from payment_service.domain.catalog import ItemRef, Product
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.outbox import OutboxStatus
+from payment_service.domain.outbox_listing import require_event_ids
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey
 from payment_service.domain.refund import RefundRequest
+from payment_service.entrypoints.outbox_messages import outbox_event, outbox_query
 from payment_service.entrypoints.payment_listing_messages import list_query, stream_query
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
-from payment_service.service_layer.outbox_admin import outbox_report
+from payment_service.service_layer.outbox_admin import (
+    list_outbox_events,
+    outbox_report,
+    resend_payment_event,
+    retry_dead,
+)
 from payment_service.service_layer.payment_confirmation import PaymentConfirmation
 from payment_service.service_layer.payment_listing import list_payments, stream_payments
 from payment_service.service_layer.payment_refunds import PaymentRefunds
-from payment_service.service_layer.queries import get_payment
+from payment_service.service_layer.queries import get_payment, payments_by_qpay_ids
 from payment_service.service_layer.session_cache import NO_SESSION_CACHE, SessionCache
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -68,7 +76,7 @@ def _product(product: Product) -> payment_pb2.Product:
     )
 
 
-def _lines(lines: list[CheckoutLine]) -> list[payment_pb2.CheckoutLine]:
+def _lines(lines: Sequence[CheckoutLine]) -> list[payment_pb2.CheckoutLine]:
     return [payment_pb2.CheckoutLine(item=_item(line.item), title=line.title, amount=line.amount) for line in lines]
 
 
@@ -98,8 +106,8 @@ def _checkout(session: CheckoutSession) -> payment_pb2.Checkout:
     )
 
 
-def _payment(payment: Payment, session: CheckoutSession | None) -> payment_pb2.Payment:
-    """A Payment message; its lines are those of `session`, empty when None (listings do not load sessions)."""
+def _payment(payment: Payment, lines: Sequence[CheckoutLine] = ()) -> payment_pb2.Payment:
+    """A Payment message; its lines are its session's, given (listings leave them empty)."""
     return payment_pb2.Payment(
         payment_id=payment.id,
         qpay_payment_id=payment.qpay_payment_id or "",
@@ -108,7 +116,7 @@ def _payment(payment: Payment, session: CheckoutSession | None) -> payment_pb2.P
         status=payment_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.value}"),
         amount=payment.amount,
         currency=payment.currency,
-        lines=_lines(session.lines) if session is not None else [],
+        lines=_lines(lines),
         paid_at=to_timestamp(payment.paid_at),
         outcome=payment_pb2.PaymentOutcome.Value(f"PAYMENT_OUTCOME_{payment.outcome.value}"),
         late=payment.late,
@@ -165,7 +173,8 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     async def CreateCheckout(
         self, request: payment_pb2.CreateCheckoutRequest, context: Context
     ) -> payment_pb2.Checkout:
-        command = CreateCheckout(request.idempotency_key, request.user_id, tuple(item_ref(i) for i in request.items))
+        items = tuple(item_ref(i) for i in request.items)
+        command = CreateCheckout(request.idempotency_key, request.user_id, items, current_request_id())
         return _checkout(await self._checkouts.create(command))
 
     @handles_errors
@@ -188,12 +197,12 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             request.payment_id, request.reason, request.actor, request.idempotency_key, request.external
         )
         payment, session = await self._refunds.refund(command)
-        return _payment(payment, session)
+        return _payment(payment, session.lines)
 
     @handles_errors
     async def GetPayment(self, request: payment_pb2.GetPaymentRequest, context: Context) -> payment_pb2.Payment:
         payment, session = await get_payment(request.payment_id, self._uow_factory)
-        return _payment(payment, session)
+        return _payment(payment, session.lines)
 
     @handles_errors
     async def GetOutboxState(
@@ -214,7 +223,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     ) -> payment_pb2.ListPaymentsResponse:
         page = await list_payments(list_query(request), self._uow_factory)
         return payment_pb2.ListPaymentsResponse(
-            payments=[_payment(p, None) for p in page.payments], next_page_token=page.next_page_token
+            payments=[_payment(p) for p in page.payments], next_page_token=page.next_page_token
         )
 
     @handles_stream_errors
@@ -222,6 +231,34 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         self, request: payment_pb2.StreamPaymentsRequest, context: Context
     ) -> AsyncIterator[payment_pb2.PaymentBatch]:
         async for batch in stream_payments(stream_query(request), self._uow_factory):
-            yield payment_pb2.PaymentBatch(
-                payments=[_payment(p, None) for p in batch], last_key=PaymentKey.of(batch[-1]).token()
-            )
+            payments = [_payment(p, batch.lines.get(p.session_id, ())) for p in batch.payments]
+            yield payment_pb2.PaymentBatch(payments=payments, last_key=PaymentKey.of(batch.payments[-1]).token())
+
+    @handles_errors
+    async def LookupQpayPayments(
+        self, request: payment_pb2.LookupQpayPaymentsRequest, context: Context
+    ) -> payment_pb2.LookupQpayPaymentsResponse:
+        found = await payments_by_qpay_ids(request.qpay_payment_ids, self._uow_factory)
+        return payment_pb2.LookupQpayPaymentsResponse(payments=[_payment(p) for p in found])
+
+    @handles_errors
+    async def ListOutboxEvents(
+        self, request: payment_pb2.ListOutboxEventsRequest, context: Context
+    ) -> payment_pb2.ListOutboxEventsResponse:
+        page = await list_outbox_events(outbox_query(request), self._uow_factory)
+        return payment_pb2.ListOutboxEventsResponse(
+            events=[outbox_event(row) for row in page.events], next_page_token=page.next_page_token
+        )
+
+    @handles_errors
+    async def RetryOutboxEvents(
+        self, request: payment_pb2.RetryOutboxEventsRequest, context: Context
+    ) -> payment_pb2.RetryOutboxEventsResponse:
+        retried = await retry_dead(self._uow_factory, require_event_ids(request.event_ids))
+        return payment_pb2.RetryOutboxEventsResponse(retried=retried)
+
+    @handles_errors
+    async def ResendPaymentEvent(
+        self, request: payment_pb2.ResendPaymentEventRequest, context: Context
+    ) -> payment_pb2.OutboxEvent:
+        return outbox_event(await resend_payment_event(request.payment_id, self._uow_factory))

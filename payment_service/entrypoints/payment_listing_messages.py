@@ -42,5 +42,10 @@ def list_query(request: pb.ListPaymentsRequest) -> PaymentListQuery:
 def stream_query(request: pb.StreamPaymentsRequest) -> PaymentStreamQuery:
     """The query of a StreamPayments request, every field checked."""
     return parse_stream_query(
-        time_field(request, "start_time"), time_field(request, "end_time"), request.after_key, request.batch_size
+        time_field(request, "start_time"),
+        time_field(request, "end_time"),
+        request.after_key,
+        request.batch_size,
+        request.user_id,
+        request.with_lines,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from paygrant.db import utcnow
+from paygrant.request_id import log_extra
 from payment_service.domain.callback import callback_url, hash_secret, new_secret
 from payment_service.domain.catalog import ItemRef
 from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus, Invoice, InvoiceAttempt
@@ -37,11 +38,16 @@ MAX_ITEMS = 50
 
 @dataclass(frozen=True)
 class CreateCheckout:
-    """A gateway's request to buy `items` for `user_id`."""
+    """A gateway's request to buy `items` for `user_id`.
+
+    `request_id` (paygrant.request_id) is kept by the session it makes, not part of the request's content:
+    a retry under another request id is the same request, and answers the session the first one made.
+    """
 
     idempotency_key: str
     user_id: str
     items: tuple[ItemRef, ...]
+    request_id: str | None = None
 
     def validate(self) -> None:
         """Raises InvalidRequest naming the first malformed field."""
@@ -179,6 +185,7 @@ class Checkouts:
             callback_secret_hash=hash_secret(secret),
             created_at=now,
             expires_at=now + self._config.ttl,
+            request_id=command.request_id,
         )
         if not session.is_free:
             session.request_invoice(session.callback_secret_hash, now, self._config.invoice_under_way)
@@ -192,6 +199,15 @@ class Checkouts:
             if session.is_free:
                 uow.payments.add(session.record_payment(None, 0, session.created_at))
             await uow.commit()
+        log.info(
+            "checkout %s stored for user %s: %d item(s), %d %s",
+            session.id,
+            session.user_id,
+            len(session.lines),
+            session.amount,
+            session.currency,
+            extra=log_extra(session.request_id),
+        )
 
     async def _request_invoice(self, session_id: str, secret: str) -> tuple[CheckoutSession, InvoiceAttempt | None]:
         """Records the session's next invoice attempt, under its row lock so concurrent retries take turns.

@@ -1,4 +1,5 @@
-"""What an operator does with the outbox: see how it stands, and retry dead rows."""
+"""What an operator (or reconciliation) does with the outbox: see how it stands, list its events, retry dead
+rows, and announce a payment again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
-from payment_service.domain.outbox import OutboxStatus
+from payment_service.domain.errors import NotFound
+from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.outbox_listing import OutboxEventQuery
+from payment_service.domain.validation import require_id
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
@@ -49,3 +53,34 @@ async def retry_dead(uow_factory: UnitOfWorkFactory, event_ids: Sequence[str] | 
         revived = await uow.outbox.revive_dead(event_ids, utcnow())
         await uow.commit()
     return revived
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    """One page of outbox rows, and the token of the next one (empty on the last page)."""
+
+    events: list[OutboxMessage]
+    next_page_token: str
+
+
+async def list_outbox_events(query: OutboxEventQuery, uow_factory: UnitOfWorkFactory) -> OutboxPage:
+    """The page the query asks for; one row past it is read to know whether another page follows."""
+    async with uow_factory() as uow:
+        rows = await uow.outbox.page(query)
+    page = rows[: query.page_size]
+    if len(rows) <= query.page_size:
+        return OutboxPage(page, "")
+    return OutboxPage(page, query.next_page_token(page[-1].id or 0))
+
+
+async def resend_payment_event(payment_id: str, uow_factory: UnitOfWorkFactory) -> OutboxMessage:
+    """Writes a new outbox row announcing what the GRANTED payment is now (see CheckoutSession.announce_again)."""
+    require_id(payment_id, "payment_id")
+    async with uow_factory() as uow:
+        payment = await uow.payments.get(payment_id)
+        session = await uow.checkouts.get(payment.session_id) if payment is not None else None
+        if payment is None or session is None:
+            raise NotFound(f"payment {payment_id} does not exist", "payment_id")
+        message = uow.outbox.add(session.announce_again(payment), utcnow())
+        await uow.commit()
+    return message

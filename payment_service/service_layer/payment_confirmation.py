@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 
 from paygrant.db import utcnow
+from paygrant.request_id import log_extra
 from payment_service.domain.callback import CallbackQuery
 from payment_service.domain.checkout import CheckoutSession, ReportedInvoice
 from payment_service.domain.errors import AlreadyRecorded, NotFound, UnknownPayment
@@ -140,5 +141,6 @@ class PaymentConfirmation:
             payment.outcome,
             ", late" if payment.late else "",
             ", overpaid" if payment.overpaid else "",
+            extra=log_extra(session.request_id),  # the checkout's, whichever path (callback, check, sweep) got here
         )
         return payment

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from payment_service.domain.checkout import CheckoutLine
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery, PaymentStreamQuery
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -33,14 +34,23 @@ async def list_payments(query: PaymentListQuery, uow_factory: UnitOfWorkFactory)
     return PaymentPage(page, query.next_page_token(PaymentKey.of(page[-1])))
 
 
-async def stream_payments(query: PaymentStreamQuery, uow_factory: UnitOfWorkFactory) -> AsyncIterator[list[Payment]]:
+@dataclass(frozen=True)
+class PaymentBatch:
+    """A run of payments in key order, with their sessions' lines when the query asked for them."""
+
+    payments: list[Payment]
+    lines: dict[str, list[CheckoutLine]]  # by session id; empty unless asked for
+
+
+async def stream_payments(query: PaymentStreamQuery, uow_factory: UnitOfWorkFactory) -> AsyncIterator[PaymentBatch]:
     """Non-empty batches of up to batch_size payments in (paid_at, id) order; ends after the first short batch."""
     after = query.after
     while True:
         async with uow_factory() as uow:
-            batch = await uow.payments.batch(query.start, query.end, after, query.batch_size)
+            batch = await uow.payments.batch(query.start, query.end, after, query.batch_size, query.user_id)
+            lines = await uow.payments.lines_of({p.session_id for p in batch}) if query.with_lines and batch else {}
         if batch:
-            yield batch
+            yield PaymentBatch(batch, lines)
         if len(batch) < query.batch_size:
             return
         after = PaymentKey.of(batch[-1])

@@ -1,9 +1,11 @@
-"""Reading what is recorded: a checkout by id, a payment with the session it paid."""
+"""Reading what is recorded: a checkout by id, a payment with the session it paid, payments by QPay's ids."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from payment_service.domain.checkout import CheckoutSession
-from payment_service.domain.errors import NotFound
+from payment_service.domain.errors import InvalidRequest, NotFound
 from payment_service.domain.payment import Payment
 from payment_service.domain.validation import require_id
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -28,3 +30,16 @@ async def get_payment(payment_id: str, uow_factory: UnitOfWorkFactory) -> tuple[
     if payment is None or session is None:
         raise NotFound(f"payment {payment_id} does not exist", "payment_id")
     return payment, session
+
+
+MAX_QPAY_IDS = 1_000
+
+
+async def payments_by_qpay_ids(qpay_payment_ids: Sequence[str], uow_factory: UnitOfWorkFactory) -> list[Payment]:
+    """The payments recorded for 1 to MAX_QPAY_IDS QPay payment ids (those recorded nowhere are left out)."""
+    if not 1 <= len(qpay_payment_ids) <= MAX_QPAY_IDS:
+        raise InvalidRequest("qpay_payment_ids", f"1 to {MAX_QPAY_IDS} ids, got {len(qpay_payment_ids)}")
+    for qpay_payment_id in qpay_payment_ids:
+        require_id(qpay_payment_id, "qpay_payment_ids")
+    async with uow_factory() as uow:
+        return await uow.payments.by_qpay_ids(set(qpay_payment_ids))

@@ -40,6 +40,7 @@ from typing import Any
 from paygrant.db import utcnow
 from paygrant.failure_log import log_failure
 from paygrant.metrics import RELAY_DELIVERY_SECONDS
+from paygrant.request_id import log_extra
 from paygrant.runtime import BackgroundService
 from payment_service.domain.errors import DeliveryFailed
 from payment_service.domain.events import PaymentEvent
@@ -189,6 +190,7 @@ class OutboxRelay(BackgroundService):
             except DeliveryFailed as failure:
                 log.warning("delivery of %d outbox events failed: %s", len(events), failure)
                 results = [failure] * len(events)
+            self._log_delivered(events, results)
         now = utcnow()  # one time for the batch: the messages sent together are recorded together
         for message, result in [*zip(sendable, results, strict=True), *undecodable]:
             self._record(message, result, now)
@@ -200,6 +202,22 @@ class OutboxRelay(BackgroundService):
                 follow_up = await uow.outbox.claim_due(now, self._batch_size, now + self._lease)
             await uow.commit()
         return follow_up
+
+    @staticmethod
+    def _log_delivered(events: Sequence[PaymentEvent], results: Sequence[DeliveryFailed | None]) -> None:
+        """A debug line per event delivered, under its checkout's request id (the entitlement service logs
+        each apply at INFO, so this side stays quiet at its usual level)."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        for event, result in zip(events, results, strict=True):
+            if result is None:
+                log.debug(
+                    "outbox event %s (%s of payment %s) delivered",
+                    event.event_id,
+                    event.type,
+                    event.payment_id,
+                    extra=log_extra(event.request_id),
+                )
 
     def _record(self, message: OutboxMessage, failure: DeliveryFailed | None, now: dt.datetime) -> None:
         if failure is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutSession
+from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.outbox_listing import OutboxEventQuery
 from payment_service.domain.payment import Payment
 from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 
@@ -72,6 +73,9 @@ class PaymentRepository(Protocol):
     async def by_qpay_id(self, qpay_payment_id: str) -> Payment | None:
         """A payment by QPay's id."""
 
+    async def by_qpay_ids(self, qpay_payment_ids: Collection[str]) -> list[Payment]:
+        """The payments recorded for these QPay payment ids."""
+
     async def by_refund_key(self, idempotency_key: str) -> Payment | None:
         """The payment a RefundPayment with this idempotency key refunded, if any."""
 
@@ -81,8 +85,14 @@ class PaymentRepository(Protocol):
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         """Up to page_size + 1 payments matching the query after its key, newest first by (paid_at, id)."""
 
-    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
-        """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first."""
+    async def batch(
+        self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
+    ) -> list[Payment]:
+        """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first; only
+        the buyer's when `user_id` is given."""
+
+    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
+        """The priced lines of each session, in order (an empty list for a session without lines)."""
 
 
 class OutboxRepository(Protocol):
@@ -90,8 +100,8 @@ class OutboxRepository(Protocol):
 
     added: int
 
-    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
-        """Stages the event's message; it commits (or not) with everything else."""
+    def add(self, event: PaymentEvent, now: dt.datetime) -> OutboxMessage:
+        """Stages the event's message, and returns it; it commits (or not) with everything else."""
 
     async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
         """Leases up to `limit` due pending messages until `lease_until`, at most one per payment (its oldest
@@ -115,3 +125,6 @@ class OutboxRepository(Protocol):
 
     async def revive_dead(self, event_ids: Sequence[str] | None, now: dt.datetime) -> int:
         """Puts dead messages (all, or those of `event_ids`) back in line with fresh attempts; returns how many."""
+
+    async def page(self, query: OutboxEventQuery) -> list[OutboxMessage]:
+        """Up to page_size + 1 messages matching the query after its row, in the order they were written."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -169,3 +171,42 @@ async def test_the_rpc_answers_a_result_per_event_with_the_field_at_fault(
         for events, why in (([], "none"), ([sent[0]] * 1001, "over the limit")):
             code, field = await refusal(stub.ApplyPaymentEvents(pb.ApplyPaymentEventsRequest(events=events)))
             assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "events"), why
+
+
+async def test_each_event_applied_now_is_logged_once_under_its_request_id(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    grant = dataclasses.replace(payment_event(COMPLETED, payment_id="pay-1"), request_id="gw-1")
+    unknown = payment_event(COMPLETED, payment_id="pay-2", user_id="u2")
+    caplog.set_level(logging.INFO, logger="entitlement_service")
+
+    await apply([grant, unknown, grant], database)
+    await apply([grant], database)
+
+    applied = [record for record in caplog.records if " applied: " in record.getMessage()]
+    assert [(record.__dict__.get("request_id"), record.getMessage()) for record in applied] == [
+        ("gw-1", f"payment event {grant.event_id} applied: PaymentCompleted of payment pay-1 for user u1, 2 item(s)"),
+        (None, f"payment event {unknown.event_id} applied: PaymentCompleted of payment pay-2 for user u2, 2 item(s)"),
+    ]
+
+
+@POSTGRES_ONLY  # the service's own tests run on PostgreSQL and Redis
+async def test_a_malformed_request_id_is_refused_naming_it_and_the_refusal_names_the_calls_id(
+    new_database: NewDatabase, redis_url: str, redis_prefix: str
+) -> None:
+    event = pb.ApplyPaymentEventRequest(
+        event_id=payment_event(COMPLETED).event_id,
+        type=pb.PAYMENT_EVENT_TYPE_COMPLETED,
+        payment_id="pay-1",
+        user_id="u1",
+        items=[pb.PaidItem(item=ItemRef(kind="course", id="algebra-1"), amount=100)],
+        occurred_at=to_timestamp(T0),
+        request_id="two words",
+    )
+    async with serving(await new_database("entitlement"), redis_url, redis_prefix) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ApplyPaymentEvent(event, metadata=(("x-request-id", "call-9"),))
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (refused.value.details() or "").startswith("request_id: ")
+    assert ("x-request-id", "call-9") in tuple(refused.value.trailing_metadata() or ())

@@ -50,6 +50,10 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
     "/paygrant.payment.v1.PaymentService/ListPayments": {Role.READER, Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/StreamPayments": {Role.OPERATOR},
     "/paygrant.payment.v1.PaymentService/GetOutboxState": {Role.READER, Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/LookupQpayPayments": {Role.READER, Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/ListOutboxEvents": {Role.READER, Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/RetryOutboxEvents": {Role.OPERATOR},
+    "/paygrant.payment.v1.PaymentService/ResendPaymentEvent": {Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvent": {Role.RELAY},
     "/paygrant.entitlement.v1.EntitlementService/ApplyPaymentEvents": {Role.RELAY},
     "/paygrant.entitlement.v1.EntitlementService/CheckOwnership": {Role.READER, Role.GATEWAY, Role.OPERATOR},
@@ -65,6 +69,7 @@ EXPECTED_ROLES: dict[str, set[Role]] = {
     "/paygrant.entitlement.v1.EntitlementService/ListPurchases": {Role.READER, Role.GATEWAY, Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/GetPurchaseStats": {Role.OPERATOR},
     "/paygrant.entitlement.v1.EntitlementService/StreamPurchases": {Role.OPERATOR},
+    "/paygrant.entitlement.v1.EntitlementService/RevokePurchase": {Role.OPERATOR},
 }
 TOKENS = {role: new_token() for role in Role}
 OLD_OPERATOR_TOKEN = new_token()  # a second key of one role: rotation keeps both valid for a while

@@ -169,15 +169,16 @@ async def test_the_stream_gives_a_range_in_key_order_in_batches_and_resumes_afte
     await record(harness, [payment(session, T0 - dt.timedelta(seconds=1)), payment(session, T0 + dt.timedelta(1))])
     end = T0 + dt.timedelta(hours=1)
     batches = [b async for b in stream_payments(parse_stream_query(T0, end, "", 7), harness.uow_factory)]
-    assert [len(b) for b in batches] == [7, 7, 7, 4]
-    assert [p.id for b in batches for p in b] == oldest_first(inside)
+    assert [len(b.payments) for b in batches] == [7, 7, 7, 4]
+    assert [p.id for b in batches for p in b.payments] == oldest_first(inside)
+    assert all(b.lines == {} for b in batches)  # lines only when asked for
     # Resumed after the second batch's last key, the stream gives exactly what followed it.
-    resume_from = PaymentKey.of(batches[1][-1]).token()
+    resume_from = PaymentKey.of(batches[1].payments[-1]).token()
     resumed = [b async for b in stream_payments(parse_stream_query(T0, end, resume_from, 100), harness.uow_factory)]
-    assert [p.id for b in resumed for p in b] == oldest_first(inside)[14:]
+    assert [p.id for b in resumed for p in b.payments] == oldest_first(inside)[14:]
     # A range that divides into full batches ends with no empty batch; an empty range yields nothing.
     exact = [b async for b in stream_payments(parse_stream_query(T0, end, "", 5), harness.uow_factory)]
-    assert [len(b) for b in exact] == [5] * 5
+    assert [len(b.payments) for b in exact] == [5] * 5
     after_end = parse_stream_query(T0 + dt.timedelta(2), T0 + dt.timedelta(3), "", 0)
     assert [b async for b in stream_payments(after_end, harness.uow_factory)] == []
 
@@ -212,6 +213,7 @@ def _stream(**fields: object) -> pb.StreamPaymentsRequest:
         (_stream(batch_size=5_001), "batch_size"),
         (_stream(after_key="garbage"), "after_key"),
         (_stream(after_key=PaymentKey(T0, " padded").token()), "after_key"),
+        (_stream(user_id="bad\tuser"), "user_id"),
     ],
 )
 def test_bad_requests_are_refused_naming_the_field(request_: object, field: str) -> None:
@@ -290,6 +292,12 @@ async def test_over_grpc_pages_and_batches_carry_payments_and_bad_input_names_it
     assert [p.payment_id for b in batches for p in b.payments] == paid
     resumed = payment_stub.StreamPayments(pb.StreamPaymentsRequest(after_key=batches[0].last_key, **window))
     assert [p.payment_id async for b in resumed for p in b.payments] == paid[2:]
+    assert all(not p.lines for b in batches for p in b.payments)
+    # with_lines fills in what each payment paid for; user_id keeps one buyer's payments.
+    lined = payment_stub.StreamPayments(pb.StreamPaymentsRequest(with_lines=True, user_id="user-1", **window))
+    payments = [p async for b in lined for p in b.payments]
+    assert [p.payment_id for p in payments] == [paid[1], paid[3]]
+    assert [[(line.item.id, line.amount) for line in p.lines] for p in payments] == [[("placement", 0)]] * 2
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await payment_stub.ListPayments(pb.ListPaymentsRequest(user_id="user-1", page_token=first.next_page_token))

@@ -208,7 +208,7 @@ def field_path(descriptor: Descriptor, path: Path) -> str:
     for i, name in enumerate(path):
         found = descriptor.fields_by_name[name]
         last = i == len(path) - 1
-        parts.append(f"{name}[0]" if found.is_repeated and not last else name)
+        parts.append(f"{name}[0]" if found.is_repeated else name)  # a repeated field: its first entry
         if not last:
             descriptor = found.message_type
     return ".".join(parts)
@@ -417,14 +417,19 @@ def with_value(
     """A copy of `values` with the field at `path` set to `value` (None: left out); copies only what it changes."""
     name, *rest = path
     out = dict(values)
+    found = descriptor.fields_by_name[name]
+    current = out.get(name)
+    if not rest and found.is_repeated and value is not None and not isinstance(value, list | tuple):
+        # One value for a repeated scalar: its first entry.
+        later = list(current[1:]) if isinstance(current, list | tuple) else []
+        out[name] = [value, *later]
+        return out
     if not rest:
         if value is None:
             out.pop(name, None)
         else:
             out[name] = value
         return out
-    found = descriptor.fields_by_name[name]
-    current = out.get(name)
     if found.is_repeated:
         entries = list(current) if isinstance(current, list | tuple) and current else [{}]
         first = entries[0] if isinstance(entries[0], Mapping) else {}

@@ -18,7 +18,7 @@ from tests.conftest import CreateDatabase
 HISTORIES = pytest.mark.parametrize(
     ("migrations", "metadata", "head"),
     [
-        (PAYMENT_SCHEMA.migrations, PAYMENT_SCHEMA.metadata, "0008"),
+        (PAYMENT_SCHEMA.migrations, PAYMENT_SCHEMA.metadata, "0009"),
         (ENTITLEMENT_SCHEMA.migrations, ENTITLEMENT_SCHEMA.metadata, "0003"),
     ],
     ids=["payment", "entitlement"],

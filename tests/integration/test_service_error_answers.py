@@ -95,6 +95,18 @@ class RunningServices:
                 p.StreamPayments(ppb.StreamPaymentsRequest(start_time=day_ago, end_time=now))
             ),
             "PaymentService/GetOutboxState": lambda: p.GetOutboxState(ppb.GetOutboxStateRequest()),
+            "PaymentService/LookupQpayPayments": lambda: p.LookupQpayPayments(
+                ppb.LookupQpayPaymentsRequest(qpay_payment_ids=["qpay-1"])
+            ),
+            "PaymentService/ListOutboxEvents": lambda: p.ListOutboxEvents(
+                ppb.ListOutboxEventsRequest(status=ppb.OUTBOX_EVENT_STATUS_DEAD)
+            ),
+            "PaymentService/RetryOutboxEvents": lambda: p.RetryOutboxEvents(
+                ppb.RetryOutboxEventsRequest(event_ids=[str(uuid.uuid4())])
+            ),
+            "PaymentService/ResendPaymentEvent": lambda: p.ResendPaymentEvent(
+                ppb.ResendPaymentEventRequest(payment_id=self.free_payment)
+            ),
             "PaymentService/CancelCheckout": lambda: p.CancelCheckout(
                 ppb.CancelCheckoutRequest(session_id=self.cancelled_session)
             ),
@@ -148,6 +160,7 @@ class RunningServices:
             "EntitlementService/StreamPurchases": lambda: _every_message(
                 e.StreamPurchases(epb.StreamPurchasesRequest(start_time=day_ago, end_time=now))
             ),
+            "EntitlementService/RevokePurchase": lambda: _revoke_a_purchase(e, "granted"),
         }
 
     async def answers(self) -> dict[str, tuple[grpc.StatusCode, str]]:
@@ -242,6 +255,14 @@ async def services(private_server: PrivatePostgres) -> AsyncIterator[RunningServ
         await payment_app.stop()
         await entitlement_app.stop()
         await simulator.stop()
+
+
+async def _revoke_a_purchase(entitlements: Any, user_id: str) -> None:
+    """Revokes the user's newest purchase (found through ListPurchases)."""
+    newest = (await entitlements.ListPurchases(epb.ListPurchasesRequest(user_id=user_id, page_size=1))).purchases[0]
+    await entitlements.RevokePurchase(
+        epb.RevokePurchaseRequest(purchase_id=newest.purchase_id, reason="outage test", actor="ops")
+    )
 
 
 async def _paid_callback(sim: SimulatorControl, invoice_id: str) -> str:

@@ -88,6 +88,9 @@ class FakePurchaseRepository:
     async def save_revocations(self, purchases: list[Purchase]) -> None:
         """The revoked objects are the stored ones: nothing to write."""
 
+    async def get(self, purchase_id: str) -> Purchase | None:
+        return next((p for p in self.tables.purchases if p.id == purchase_id), None)
+
     async def granted_by_action(self, idempotency_key: str) -> Purchase | None:
         return next((p for p in self.tables.purchases if p.granted_by_action == idempotency_key), None)
 

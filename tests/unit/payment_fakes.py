@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from decimal import Decimal
 
 from payment_service.domain.catalog import ItemRef, Product
@@ -14,6 +14,7 @@ from payment_service.domain.errors import AlreadyRecorded, UnknownPayment, Upstr
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.money import to_major
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
+from payment_service.domain.outbox_listing import OutboxEventQuery
 from payment_service.domain.payment import Payment, ReportedPayment
 from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
 from payment_service.service_layer.unit_of_work import AbstractUnitOfWork
@@ -124,6 +125,9 @@ class FakePayments:
                 return payment
         return None
 
+    async def by_qpay_ids(self, qpay_payment_ids: Collection[str]) -> list[Payment]:
+        return [p for p in self._payments.values() if p.qpay_payment_id in qpay_payment_ids]
+
     async def of_session(self, session_id: str) -> list[Payment]:
         found = [p for p in self._payments.values() if p.session_id == session_id]
         return sorted(found, key=lambda p: (p.paid_at, p.id))
@@ -131,7 +135,12 @@ class FakePayments:
     async def page(self, query: PaymentListQuery) -> list[Payment]:
         raise NotImplementedError("listing payments is tested against real databases (test_payment_listing)")
 
-    async def batch(self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int) -> list[Payment]:
+    async def batch(
+        self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
+    ) -> list[Payment]:
+        raise NotImplementedError("streaming payments is tested against real databases (test_payment_listing)")
+
+    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
         raise NotImplementedError("streaming payments is tested against real databases (test_payment_listing)")
 
 
@@ -143,9 +152,11 @@ class FakeOutbox:
         self.staged: list[OutboxMessage] = []
         self.added = 0
 
-    def add(self, event: PaymentEvent, now: dt.datetime) -> None:
-        self.staged.append(OutboxMessage.of(event, now))
+    def add(self, event: PaymentEvent, now: dt.datetime) -> OutboxMessage:
+        message = OutboxMessage.of(event, now)
+        self.staged.append(message)
         self.added += 1
+        return message
 
     async def claim_due(self, now: dt.datetime, limit: int, lease_until: dt.datetime) -> list[OutboxMessage]:
         unsent = [m for m in self._messages if m.status is not OutboxStatus.SENT]
@@ -188,6 +199,9 @@ class FakeOutbox:
         for message in revived:
             message.status, message.attempts, message.next_attempt_at = OutboxStatus.PENDING, 0, now
         return len(revived)
+
+    async def page(self, query: OutboxEventQuery) -> list[OutboxMessage]:
+        raise NotImplementedError("listing the outbox is tested against real databases (test_outbox_admin_rpcs)")
 
 
 class FakeStore:

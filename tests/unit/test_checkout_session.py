@@ -9,7 +9,9 @@ import pytest
 from paygrant.contract_rules import MAX_AMOUNT, EventType
 from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
 from payment_service.domain.errors import InvalidTransition
+from payment_service.domain.events import PaymentEvent
 from payment_service.domain.payment import PaymentOutcome, PaymentRejected
+from payment_service.domain.refund import Refund
 from tests.unit.payment_fakes import NOW, a_session
 
 LATER = NOW + dt.timedelta(hours=1)
@@ -142,3 +144,27 @@ def test_a_paid_or_partly_paid_session_cannot_be_cancelled() -> None:
     with pytest.raises(InvalidTransition, match="received 1 of 1000"):
         partly.cancel(NOW)
     assert (paid.status, partly.status) == (CheckoutStatus.PAID, CheckoutStatus.PENDING)
+
+
+def test_every_event_of_a_session_carries_the_request_id_of_its_checkout() -> None:
+    session = a_session(1000)
+    session.request_id = "gw-42"
+    payment = session.record_payment("qp-1", 1000, NOW)
+    session.refund(payment, Refund(payment.id, "r-1", "duplicate", "ana", external=True), LATER)
+
+    assert [(event.type, event.request_id) for event in session.events] == [
+        (EventType.PAYMENT_COMPLETED, "gw-42"),
+        (EventType.PAYMENT_REFUNDED, "gw-42"),
+    ]
+
+
+def test_an_events_request_id_survives_the_outbox_and_an_older_payload_loads_without_one() -> None:
+    session = a_session(1000)
+    session.request_id = "gw-42"
+    session.record_payment("qp-1", 1000, NOW)
+    [event] = session.events
+    payload = event.to_payload()
+
+    assert PaymentEvent.from_payload(event.event_id, event.type, payload) == event
+    older = {key: value for key, value in payload.items() if key != "request_id"}
+    assert PaymentEvent.from_payload(event.event_id, event.type, older).request_id is None

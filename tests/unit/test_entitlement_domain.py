@@ -110,6 +110,11 @@ def test_valid_completion_is_parsed_with_default_currency_and_canonical_event_id
     assert event.items == (PaidItem(COURSE, 1000), PaidItem(ItemRef("test", "t-9"), 0))
 
 
+def test_the_request_id_is_kept_and_an_empty_one_is_unknown() -> None:
+    assert parse_payment_event(**event_fields(request_id="r" * 128)).request_id == "r" * 128  # type: ignore[arg-type]
+    assert parse_payment_event(**event_fields(request_id="")).request_id is None  # type: ignore[arg-type]
+
+
 def test_refund_may_list_no_items() -> None:
     event = parse_payment_event(**event_fields(type=EventType.PAYMENT_REFUNDED, items=[], currency="USD"))  # type: ignore[arg-type]
     assert (event.items, event.currency) == ((), "USD")
@@ -134,6 +139,10 @@ def test_refund_may_list_no_items() -> None:
         ({"items": [("course", "x" * 129, 1)]}, "items[0].item.id"),
         ({"items": [("course", "a", -1)]}, "items[0].amount"),
         ({"items": [("course", "a", 1), ("test", "a", 1), ("course", "a", 2)]}, "items[2].item"),
+        ({"request_id": "r" * 129}, "request_id"),
+        ({"request_id": "two words"}, "request_id"),
+        ({"request_id": "r-1\nforged"}, "request_id"),
+        ({"request_id": "é"}, "request_id"),
     ],
 )
 def test_invalid_event_is_refused_naming_the_field(changes: dict[str, object], field: str) -> None:

@@ -233,16 +233,36 @@ class GetPurchaseStatsResponse(_message.Message):
     def __init__(self, periods: _Optional[_Iterable[_Union[PeriodStats, _Mapping]]] = ...) -> None: ...
 
 class StreamPurchasesRequest(_message.Message):
-    __slots__ = ("start_time", "end_time", "after_key", "batch_size")
+    __slots__ = ("start_time", "end_time", "after_key", "batch_size", "user_id")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     AFTER_KEY_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     after_key: str
     batch_size: int
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_key: _Optional[str] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    user_id: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_key: _Optional[str] = ..., batch_size: _Optional[int] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class RevokePurchaseRequest(_message.Message):
+    __slots__ = ("purchase_id", "reason", "actor")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    reason: str
+    actor: str
+    def __init__(self, purchase_id: _Optional[str] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class RevokePurchaseResponse(_message.Message):
+    __slots__ = ("purchase", "changed")
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    purchase: Purchase
+    changed: bool
+    def __init__(self, purchase: _Optional[_Union[Purchase, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
 
 class PurchaseBatch(_message.Message):
     __slots__ = ("purchases", "last_key")
@@ -261,7 +281,7 @@ class PaidItem(_message.Message):
     def __init__(self, item: _Optional[_Union[_common_pb2.ItemRef, _Mapping]] = ..., amount: _Optional[int] = ...) -> None: ...
 
 class ApplyPaymentEventRequest(_message.Message):
-    __slots__ = ("event_id", "type", "payment_id", "user_id", "items", "occurred_at", "currency")
+    __slots__ = ("event_id", "type", "payment_id", "user_id", "items", "occurred_at", "currency", "request_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +289,7 @@ class ApplyPaymentEventRequest(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: PaymentEventType
     payment_id: str
@@ -276,7 +297,8 @@ class ApplyPaymentEventRequest(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[PaidItem]
     occurred_at: _timestamp_pb2.Timestamp
     currency: str
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PaymentEventType, str]] = ..., payment_id: _Optional[str] = ..., user_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[PaidItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PaymentEventType, str]] = ..., payment_id: _Optional[str] = ..., user_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[PaidItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ApplyPaymentEventResponse(_message.Message):
     __slots__ = ("duplicate",)

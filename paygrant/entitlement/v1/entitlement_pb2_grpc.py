@@ -85,6 +85,11 @@ class EntitlementServiceStub:
                 request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.SerializeToString,
                 response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.FromString,
                 _registered_method=True)
+        self.RevokePurchase = channel.unary_unary(
+                '/paygrant.entitlement.v1.EntitlementService/RevokePurchase',
+                request_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseRequest.SerializeToString,
+                response_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseResponse.FromString,
+                _registered_method=True)
 
 
 class EntitlementServiceServicer:
@@ -176,6 +181,17 @@ class EntitlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokePurchase(self, request, context):
+        """Revokes one purchase, whatever its source: the repair `paygrant reconcile --fix` makes for
+        a paid purchase whose payment is refunded, unknown, or granted nothing. The user keeps the
+        item if another active purchase still gives it. A purchase revoked already is answered as
+        it is, with changed = false, so a retry is harmless. NOT_FOUND for an unknown purchase;
+        INVALID_ARGUMENT naming the field for a malformed id, reason or actor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EntitlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +244,11 @@ def add_EntitlementServiceServicer_to_server(servicer, server):
                     servicer.StreamPurchases,
                     request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.FromString,
                     response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.SerializeToString,
+            ),
+            'RevokePurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokePurchase,
+                    request_deserializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseRequest.FromString,
+                    response_serializer=paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -501,6 +522,33 @@ class EntitlementService:
             '/paygrant.entitlement.v1.EntitlementService/StreamPurchases',
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.StreamPurchasesRequest.SerializeToString,
             paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.PurchaseBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokePurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.entitlement.v1.EntitlementService/RevokePurchase',
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseRequest.SerializeToString,
+            paygrant_dot_entitlement_dot_v1_dot_entitlement__pb2.RevokePurchaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

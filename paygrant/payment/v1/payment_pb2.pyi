@@ -31,6 +31,19 @@ class PaymentOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PAYMENT_OUTCOME_GRANTED: _ClassVar[PaymentOutcome]
     PAYMENT_OUTCOME_SHORT: _ClassVar[PaymentOutcome]
     PAYMENT_OUTCOME_DUPLICATE: _ClassVar[PaymentOutcome]
+
+class OutboxEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTBOX_EVENT_TYPE_UNSPECIFIED: _ClassVar[OutboxEventType]
+    OUTBOX_EVENT_TYPE_PAYMENT_COMPLETED: _ClassVar[OutboxEventType]
+    OUTBOX_EVENT_TYPE_PAYMENT_REFUNDED: _ClassVar[OutboxEventType]
+
+class OutboxEventStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTBOX_EVENT_STATUS_UNSPECIFIED: _ClassVar[OutboxEventStatus]
+    OUTBOX_EVENT_STATUS_PENDING: _ClassVar[OutboxEventStatus]
+    OUTBOX_EVENT_STATUS_SENT: _ClassVar[OutboxEventStatus]
+    OUTBOX_EVENT_STATUS_DEAD: _ClassVar[OutboxEventStatus]
 CHECKOUT_STATUS_UNSPECIFIED: CheckoutStatus
 CHECKOUT_STATUS_PENDING: CheckoutStatus
 CHECKOUT_STATUS_PAID: CheckoutStatus
@@ -43,6 +56,13 @@ PAYMENT_OUTCOME_UNSPECIFIED: PaymentOutcome
 PAYMENT_OUTCOME_GRANTED: PaymentOutcome
 PAYMENT_OUTCOME_SHORT: PaymentOutcome
 PAYMENT_OUTCOME_DUPLICATE: PaymentOutcome
+OUTBOX_EVENT_TYPE_UNSPECIFIED: OutboxEventType
+OUTBOX_EVENT_TYPE_PAYMENT_COMPLETED: OutboxEventType
+OUTBOX_EVENT_TYPE_PAYMENT_REFUNDED: OutboxEventType
+OUTBOX_EVENT_STATUS_UNSPECIFIED: OutboxEventStatus
+OUTBOX_EVENT_STATUS_PENDING: OutboxEventStatus
+OUTBOX_EVENT_STATUS_SENT: OutboxEventStatus
+OUTBOX_EVENT_STATUS_DEAD: OutboxEventStatus
 
 class Product(_message.Message):
     __slots__ = ("item", "title", "amount", "currency", "active", "updated_at")
@@ -281,16 +301,20 @@ class ListPaymentsResponse(_message.Message):
     def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StreamPaymentsRequest(_message.Message):
-    __slots__ = ("start_time", "end_time", "after_key", "batch_size")
+    __slots__ = ("start_time", "end_time", "after_key", "batch_size", "with_lines", "user_id")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     AFTER_KEY_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    WITH_LINES_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     after_key: str
     batch_size: int
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_key: _Optional[str] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    with_lines: bool
+    user_id: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_key: _Optional[str] = ..., batch_size: _Optional[int] = ..., with_lines: _Optional[bool] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class PaymentBatch(_message.Message):
     __slots__ = ("payments", "last_key")
@@ -299,3 +323,77 @@ class PaymentBatch(_message.Message):
     payments: _containers.RepeatedCompositeFieldContainer[Payment]
     last_key: str
     def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ..., last_key: _Optional[str] = ...) -> None: ...
+
+class OutboxEvent(_message.Message):
+    __slots__ = ("event_id", "type", "payment_id", "status", "attempts", "created_at", "next_attempt_at", "last_error", "sent_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    type: OutboxEventType
+    payment_id: str
+    status: OutboxEventStatus
+    attempts: int
+    created_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    last_error: str
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[OutboxEventType, str]] = ..., payment_id: _Optional[str] = ..., status: _Optional[_Union[OutboxEventStatus, str]] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListOutboxEventsRequest(_message.Message):
+    __slots__ = ("status", "created_before", "payment_ids", "page_size", "page_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: OutboxEventStatus
+    created_before: _timestamp_pb2.Timestamp
+    payment_ids: _containers.RepeatedScalarFieldContainer[str]
+    page_size: int
+    page_token: str
+    def __init__(self, status: _Optional[_Union[OutboxEventStatus, str]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_ids: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListOutboxEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[OutboxEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[OutboxEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RetryOutboxEventsRequest(_message.Message):
+    __slots__ = ("event_ids",)
+    EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    event_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RetryOutboxEventsResponse(_message.Message):
+    __slots__ = ("retried",)
+    RETRIED_FIELD_NUMBER: _ClassVar[int]
+    retried: int
+    def __init__(self, retried: _Optional[int] = ...) -> None: ...
+
+class ResendPaymentEventRequest(_message.Message):
+    __slots__ = ("payment_id",)
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    def __init__(self, payment_id: _Optional[str] = ...) -> None: ...
+
+class LookupQpayPaymentsRequest(_message.Message):
+    __slots__ = ("qpay_payment_ids",)
+    QPAY_PAYMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    qpay_payment_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, qpay_payment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LookupQpayPaymentsResponse(_message.Message):
+    __slots__ = ("payments",)
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    payments: _containers.RepeatedCompositeFieldContainer[Payment]
+    def __init__(self, payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ...) -> None: ...

@@ -86,10 +86,30 @@ class PaymentServiceStub:
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.FromString,
                 _registered_method=True)
+        self.LookupQpayPayments = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/LookupQpayPayments',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsResponse.FromString,
+                _registered_method=True)
         self.GetOutboxState = channel.unary_unary(
                 '/paygrant.payment.v1.PaymentService/GetOutboxState',
                 request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.SerializeToString,
                 response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.FromString,
+                _registered_method=True)
+        self.ListOutboxEvents = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/ListOutboxEvents',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsResponse.FromString,
+                _registered_method=True)
+        self.RetryOutboxEvents = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/RetryOutboxEvents',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsResponse.FromString,
+                _registered_method=True)
+        self.ResendPaymentEvent = channel.unary_unary(
+                '/paygrant.payment.v1.PaymentService/ResendPaymentEvent',
+                request_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ResendPaymentEventRequest.SerializeToString,
+                response_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxEvent.FromString,
                 _registered_method=True)
 
 
@@ -201,10 +221,53 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupQpayPayments(self, request, context):
+        """The recorded payments among QPay's payment ids given (what `paygrant reconcile
+        --against-qpay` asks of each page of QPay's payment list); an id recorded nowhere is
+        simply absent from the answer. INVALID_ARGUMENT naming `qpay_payment_ids` for none, more
+        than 1,000, or a malformed one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOutboxState(self, request, context):
         """How the outbox stands (rows by status, the oldest pending row) and how often this
         process's session cache fell back to the database: what `paygrant health` reports.
         UNAVAILABLE while the database cannot answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOutboxEvents(self, request, context):
+        """The outbox's events, oldest first, a page at a time: those of a status, written before an
+        instant, or of the payments named (what reconciliation asks about a payment that looks
+        ungranted). Sent events are deleted after the retention period, so an old payment may have
+        none. INVALID_ARGUMENT naming the field for an unknown status, more than 1,000 payment ids
+        or a malformed one, a page_size out of range, or a page_token not made for these filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryOutboxEvents(self, request, context):
+        """Sends the named dead events back to the relay with a fresh attempt budget (what
+        `paygrant outbox retry` and `paygrant reconcile --fix` do). Events that are not dead
+        (unknown, pending or sent) are left as they are and not counted; retrying twice is harmless.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendPaymentEvent(self, request, context):
+        """Announces a GRANTED payment's state again through a new outbox event (new event id): a
+        PaymentCompleted, dated at the payment's paid_at, while it is PAID; a PaymentRefunded once
+        it is REFUNDED. The entitlement service applies it as any other event, so it adds only the
+        purchases that are missing (or revokes those still active after a refund) and never grants
+        twice. What `paygrant reconcile --fix` does for a paid payment that is not granted.
+        FAILED_PRECONDITION for a SHORT or DUPLICATE payment (it grants nothing); NOT_FOUND for an
+        unknown payment.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -263,10 +326,30 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.StreamPaymentsRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.PaymentBatch.SerializeToString,
             ),
+            'LookupQpayPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupQpayPayments,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsResponse.SerializeToString,
+            ),
             'GetOutboxState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOutboxState,
                     request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.FromString,
                     response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.SerializeToString,
+            ),
+            'ListOutboxEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOutboxEvents,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsResponse.SerializeToString,
+            ),
+            'RetryOutboxEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryOutboxEvents,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsResponse.SerializeToString,
+            ),
+            'ResendPaymentEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendPaymentEvent,
+                    request_deserializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.ResendPaymentEventRequest.FromString,
+                    response_serializer=paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -552,6 +635,33 @@ class PaymentService:
             _registered_method=True)
 
     @staticmethod
+    def LookupQpayPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/LookupQpayPayments',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.LookupQpayPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetOutboxState(request,
             target,
             options=(),
@@ -568,6 +678,87 @@ class PaymentService:
             '/paygrant.payment.v1.PaymentService/GetOutboxState',
             paygrant_dot_payment_dot_v1_dot_payment__pb2.GetOutboxStateRequest.SerializeToString,
             paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOutboxEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/ListOutboxEvents',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.ListOutboxEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryOutboxEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/RetryOutboxEvents',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.RetryOutboxEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendPaymentEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paygrant.payment.v1.PaymentService/ResendPaymentEvent',
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.ResendPaymentEventRequest.SerializeToString,
+            paygrant_dot_payment_dot_v1_dot_payment__pb2.OutboxEvent.FromString,
             options,
             channel_credentials,
             insecure,
