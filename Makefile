@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m bench.guarded_calls
 	$(BIN)/python -m bench.purchase_stats
 	$(BIN)/python -m bench.checkout
+	$(BIN)/python -m bench.reconcile
 
 clean:
 	rm -rf $(VENV) var

@@ -22,6 +22,15 @@ def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
     return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
+def timestamp_fields(value: dt.datetime | None) -> dict[str, int] | None:
+    """to_timestamp's fields as a dict, for a message built in place (`repeated.add(...)`), which then makes no
+    Timestamp to copy; None stays None."""
+    if value is None:
+        return None
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)) - EPOCH
+    return {"seconds": since.days * 86_400 + since.seconds, "nanos": since.microseconds * 1000}
+
+
 def from_timestamp(stamp: Timestamp) -> dt.datetime:
     """An aware UTC datetime of a Timestamp."""
     value: dt.datetime = stamp.ToDatetime(tzinfo=dt.UTC)

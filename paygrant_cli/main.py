@@ -112,15 +112,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paygrant: PAYGRANT_LOG_FORMAT must be text or json: {error.errors()[0]['msg']}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, log_format)
+    try:
+        return _run(args)
+    except CannotServe as error:  # e.g. a certificate file that cannot be read
+        print(f"paygrant {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     match args.command:
         case "up":
             return asyncio.run(run_stack())
         case "demo":
-            return asyncio.run(run_demo(CliSettings()))
+            return asyncio.run(run_demo(_cli_settings()))
         case "health":
-            return run_health(CliSettings(), args.json, args.stale_after)
+            return run_health(_cli_settings(), args.json, args.stale_after)
         case "reconcile":
-            return run_reconcile(CliSettings(), args)
+            return run_reconcile(_cli_settings(), args)
         case "credentials":
             print(new_credential(args.roles))
         case "outbox":
@@ -129,14 +137,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "db":
             asyncio.run(_db_upgrade(args.service))
         case "payment" | "relay" | "entitlement" | "qpay-sim":
-            try:
-                if getattr(args, "workers", 1) > 1:
-                    return asyncio.run(run_workers(args.command, args.workers, os.environ, args.log_level))
-                asyncio.run(run_until_signalled(_server(args.command)))
-            except CannotServe as error:
-                print(f"paygrant {args.command}: {error}", file=sys.stderr)
-                return 2
+            if getattr(args, "workers", 1) > 1:
+                return asyncio.run(run_workers(args.command, args.workers, os.environ, args.log_level))
+            asyncio.run(run_until_signalled(_server(args.command)))
     return 0
+
+
+def _cli_settings() -> CliSettings:
+    """The client commands' settings; a malformed PAYGRANT_* variable ends the command in one line, exit code 2."""
+    try:
+        return CliSettings()
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        print(f"paygrant: PAYGRANT_{where.upper()}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _server(command: str) -> Component:

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from entitlement_service.domain.purchase import Purchase
+from entitlement_service.domain.purchase import Purchase, PurchaseStatus, Source
 from paygrant.keyset import key_token, parse_key_token
+
+
+class StreamedPurchase(NamedTuple):
+    """A purchase as the stream reads it: its columns as they are stored, without the ORM's bookkeeping, which
+    would cost several times the read itself over the millions of rows a reconciliation streams."""
+
+    id: str
+    user_id: str
+    item_kind: str
+    item_id: str
+    source: Source
+    status: PurchaseStatus
+    payment_id: str | None
+    amount: int
+    currency: str
+    purchased_at: dt.datetime
+    revoked_at: dt.datetime | None
+    reason: str | None
+    actor: str | None
+    double_purchase: bool
+    revoke_reason: str | None
+    revoked_by: str | None
 
 
 @dataclass(frozen=True, order=True)
@@ -17,7 +40,7 @@ class PurchaseKey:
     purchase_id: str
 
     @classmethod
-    def of(cls, purchase: Purchase) -> PurchaseKey:
+    def of(cls, purchase: Purchase | StreamedPurchase) -> PurchaseKey:
         """The key of a purchase."""
         return cls(purchase.purchased_at, purchase.id)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from entitlement_service.domain.purchase import Purchase
-from entitlement_service.domain.purchase_stream import PurchaseKey, StreamQuery
+from entitlement_service.domain.purchase_stream import PurchaseKey, StreamedPurchase, StreamQuery
 from entitlement_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
-async def stream_purchases(query: StreamQuery, uow_factory: UnitOfWorkFactory) -> AsyncIterator[list[Purchase]]:
+async def stream_purchases(query: StreamQuery, uow_factory: UnitOfWorkFactory) -> AsyncIterator[list[StreamedPurchase]]:
     """Non-empty batches of up to batch_size purchases in key order; ends after the first short batch."""
     after = query.after
     while True:

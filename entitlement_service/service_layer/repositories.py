@@ -12,7 +12,7 @@ from entitlement_service.domain.events import PaymentEvent
 from entitlement_service.domain.history import HistoryQuery
 from entitlement_service.domain.payment_ledger import Holding
 from entitlement_service.domain.purchase import ItemRef, Purchase
-from entitlement_service.domain.purchase_stream import PurchaseKey
+from entitlement_service.domain.purchase_stream import PurchaseKey, StreamedPurchase
 from entitlement_service.domain.stats import PeriodStats, StatsQuery
 
 
@@ -110,6 +110,6 @@ class PurchaseStreamRepository(Protocol):
 
     async def batch(
         self, start: dt.datetime, end: dt.datetime, after: PurchaseKey | None, limit: int, user_id: str | None = None
-    ) -> list[Purchase]:
+    ) -> list[StreamedPurchase]:
         """Up to `limit` purchases made in [start, end) after `after` (from `start` when None), in key order; only
         the user's when `user_id` is given."""

@@ -1,4 +1,4 @@
-"""Running a reconcile: both streams merged a time group at a time, suspects settled, repairs made, a report.
+"""Running a reconcile: both streams merged a window of whole instants at a time, suspects settled, repairs made.
 
 Exit codes: 0 when no drift was found, 1 when some was (also when --fix repaired it: the report says
 what was done), 2 when reconcile could not run (a service unreachable or refusing, bad arguments),
@@ -20,13 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paygrant.db import utcnow
+from paygrant.entitlement.v1 import entitlement_pb2 as epb
+from paygrant.payment.v1 import payment_pb2 as ppb
 from paygrant_cli.reconcile.drift import Findings
-from paygrant_cli.reconcile.matching import Suspects, check_group
+from paygrant_cli.reconcile.matching import Suspects, check_window
 from paygrant_cli.reconcile.qpay_check import QPayComparison
 from paygrant_cli.reconcile.repair import Repairer
 from paygrant_cli.reconcile.report import Report, print_report
 from paygrant_cli.reconcile.services import ReconcileFailed, Services, connected
-from paygrant_cli.reconcile.streams import TimeCursor, TimeKey, payment_batches, purchase_batches, time_key
+from paygrant_cli.reconcile.streams import TimeBuffer, TimeKey, payment_batches, purchase_batches, time_key, windows
 from paygrant_cli.reconcile.verify import Verifier
 from paygrant_cli.settings import CliSettings
 from payment_service.adapters.qpay.client import QPayClient
@@ -143,30 +145,37 @@ async def reconcile(settings: CliSettings, options: Options, console: Console) -
 async def _merge(
     services: Services, options: Options, findings: Findings, verifier: Verifier, report: Report, console: Console
 ) -> set[str] | None:
-    """Both streams, merged a time group at a time; returns the user's payment ids with --user (else None)."""
+    """Both streams, merged a window of whole instants at a time; returns the user's payment ids with --user
+    (else None)."""
     user = options.user or ""
-    payments = TimeCursor(payment_batches(services, options.since, options.until, user), lambda p: time_key(p.paid_at))
-    purchases = TimeCursor(
-        purchase_batches(services, options.since, options.until, user), lambda p: time_key(p.purchased_at)
-    )
+    payments = TimeBuffer(payment_batches(services, options.since, options.until, user), _paid_at)
+    purchases = TimeBuffer(purchase_batches(services, options.since, options.until, user), _purchased_at)
     user_payments: set[str] | None = set() if options.user else None
     suspects = Suspects()
-    with _progress(options, console) as advance:
-        while True:
-            heads = [head for head in (await payments.head(), await purchases.head()) if head is not None]
-            if not heads:
-                break
-            at = min(heads)
-            group = await payments.take(at)
-            check_group(group, await purchases.take(at), findings, suspects)
-            if user_payments is not None:
-                user_payments.update(payment.payment_id for payment in group)
-            if len(suspects) >= SETTLE_EVERY:
-                await verifier.settle(suspects)
-            advance(at, payments.read)
-        await verifier.settle(suspects)
+    try:
+        with _progress(options, console) as advance:
+            async for window_payments, window_purchases in windows(payments, purchases):
+                check_window(window_payments, window_purchases, findings, suspects)
+                if user_payments is not None:
+                    user_payments.update(payment.payment_id for payment in window_payments)
+                if len(suspects) >= SETTLE_EVERY:
+                    await verifier.settle(suspects)
+                if window_payments:
+                    advance(time_key(window_payments[-1].paid_at), payments.read)
+            await verifier.settle(suspects)
+    finally:
+        await payments.close()
+        await purchases.close()
     report.payments, report.purchases = payments.read, purchases.read
     return user_payments
+
+
+def _paid_at(payment: ppb.Payment) -> TimeKey:
+    return time_key(payment.paid_at)
+
+
+def _purchased_at(purchase: epb.Purchase) -> TimeKey:
+    return time_key(purchase.purchased_at)
 
 
 async def _compare_with_qpay(settings: CliSettings, services: Services, options: Options, findings: Findings) -> int:

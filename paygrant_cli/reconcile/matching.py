@@ -1,8 +1,9 @@
-"""Matching a time group's payments with its purchases: what agrees, what is drift, what needs a second look.
+"""Matching a window's payments with its purchases: what agrees, what is drift, what needs a second look.
 
-A payment's purchases are dated at its paid_at, so both show up in the same time group. What a group
-alone cannot settle becomes a suspect, looked at again by verify.py: a payment whose purchases are
-missing (its event may still be on its way), purchases whose payment is not in the group (it may be
+A payment's purchases are dated at its paid_at, and a window holds whole instants of both streams
+(streams.windows), so a payment and its purchases show up in the same window. What a window alone
+cannot settle becomes a suspect, looked at again by verify.py: a payment whose purchases are
+missing (its event may still be on its way), purchases whose payment is not in the window (it may be
 dated otherwise, or unknown), a short payment (its session may have been paid in full since).
 """
 
@@ -30,7 +31,7 @@ OUTCOME_NAMES[ppb.PAYMENT_OUTCOME_DUPLICATE] = "DUPLICATE"
 
 @dataclass
 class Suspects:
-    """What a group could not settle alone, by payment id, until verify.py looks again."""
+    """What a window could not settle alone, by payment id, until verify.py looks again."""
 
     ungranted: dict[str, Finding] = field(default_factory=dict)  # paid, granted, an item not owned through it
     still_granted: dict[str, list[epb.Purchase]] = field(default_factory=dict)  # refunded, purchases active
@@ -69,10 +70,10 @@ def purchase_finding(purchase: epb.Purchase, detail: str) -> Finding:
     )
 
 
-def check_group(
+def check_window(
     payments: Sequence[ppb.Payment], purchases: Sequence[epb.Purchase], findings: Findings, suspects: Suspects
 ) -> None:
-    """Matches the payments and purchases of one instant by payment id."""
+    """Matches the payments and purchases of one window of whole instants by payment id."""
     of_payment: dict[str, list[epb.Purchase]] = {}
     for purchase in purchases:
         if purchase.payment_id:  # grants by hand have no payment to agree with

@@ -1,12 +1,14 @@
-"""Both services' streams of a time range, read over gRPC a batch at a time, and looked at a time group at a time.
+"""Both services' streams of a time range, read over gRPC a batch at a time, and cut into windows of whole instants.
 
 A broken stream (UNAVAILABLE: a restart, a load balancer) is resumed after the last batch received, a few
-times, as the contract allows. Memory stays at a batch per stream plus the group being merged.
+times, as the contract allows. Memory stays at a few batches per stream (read ahead, and the window matched).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Generic, TypeVar
@@ -25,6 +27,8 @@ RESUMES = 3
 # A Timestamp as a comparable pair (seconds, nanos): exact, and cheaper than a datetime.
 TimeKey = tuple[int, int]
 Item = TypeVar("Item")
+Other = TypeVar("Other")
+PREFETCH = 2  # batches read ahead per stream
 
 
 def time_key(timestamp: Timestamp) -> TimeKey:
@@ -84,39 +88,77 @@ async def purchase_batches(
         await asyncio.sleep(0.5 * 2**attempt)
 
 
-class TimeCursor(Generic[Item]):
-    """The items of a stream of batches in time order, taken a time group (equal instants) at a time."""
+class TimeBuffer(Generic[Item]):
+    """The batches of one stream in time order, buffered ahead by a task of their own (so the service keeps
+    producing while reconcile matches), and taken a time window at a time."""
 
     def __init__(self, batches: AsyncIterator[Sequence[Item]], time_of: Callable[[Item], TimeKey]) -> None:
-        self._batches = batches
         self._time_of = time_of
-        self._items: Sequence[Item] = ()
-        self._next = 0
-        self._ended = False
+        self._queue: asyncio.Queue[Sequence[Item] | None] = asyncio.Queue(maxsize=PREFETCH)
+        self._task = asyncio.create_task(self._fill(batches))
+        self.items: list[Item] = []
+        self.times: list[TimeKey] = []
+        self.ended = False
         self.read = 0
 
-    async def head(self) -> TimeKey | None:
-        """The instant of the next item, or None at the end."""
-        while self._next == len(self._items):
-            if self._ended:
-                return None
-            try:
-                self._items = await anext(self._batches)
-            except StopAsyncIteration:
-                self._ended = True
-                self._items = ()
-            self._next = 0
-            self.read += len(self._items)
-        return self._time_of(self._items[self._next])
+    async def _fill(self, batches: AsyncIterator[Sequence[Item]]) -> None:
+        async for batch in batches:
+            await self._queue.put(batch)
+        await self._queue.put(None)
 
-    async def take(self, at: TimeKey) -> list[Item]:
-        """The next items whose instant is `at` (none when the next item is later)."""
-        taken: list[Item] = []
-        while await self.head() == at:
-            items, start = self._items, self._next
-            end = start
-            while end < len(items) and self._time_of(items[end]) == at:
-                end += 1
-            taken.extend(items[start:end])
-            self._next = end
+    async def extend(self) -> None:
+        """Buffers the next batch; `ended` once there is none."""
+        if self.ended:
+            return
+        get = asyncio.ensure_future(self._queue.get())
+        done, _ = await asyncio.wait((get, self._task), return_when=asyncio.FIRST_COMPLETED)
+        if get not in done:  # the stream failed: its error, not a wait for ever
+            get.cancel()
+            self._task.result()
+        batch = get.result()
+        if batch is None:
+            self.ended = True
+            return
+        self.items.extend(batch)
+        self.times.extend(self._time_of(item) for item in batch)
+        self.read += len(batch)
+
+    @property
+    def last(self) -> TimeKey | None:
+        """The instant of the last item buffered; None when nothing is, or when the stream ended (nothing later
+        can come)."""
+        return None if self.ended or not self.times else self.times[-1]
+
+    def take_before(self, cut: TimeKey | None) -> list[Item]:
+        """Every buffered item before instant `cut` (all when None), removed from the buffer."""
+        end = len(self.times) if cut is None else bisect.bisect_left(self.times, cut)
+        taken = self.items[:end]
+        del self.items[:end], self.times[:end]
         return taken
+
+    async def close(self) -> None:
+        """Stops reading ahead."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
+async def windows(first: TimeBuffer[Item], second: TimeBuffer[Other]) -> AsyncIterator[tuple[list[Item], list[Other]]]:
+    """Both streams cut into windows of whole instants: every item before the earliest instant either buffer may
+    still be adding to, so what one instant holds on both sides always arrives in one window."""
+    while True:
+        for buffer in (first, second):
+            if not buffer.items and not buffer.ended:
+                await buffer.extend()
+        if not first.items and not second.items and first.ended and second.ended:
+            return
+        open_ends = [last for last in (first.last, second.last) if last is not None]
+        cut = min(open_ends) if open_ends else None
+        taken = first.take_before(cut), second.take_before(cut)
+        if taken[0] or taken[1]:
+            yield taken
+            continue
+        # Both buffers hold only the instant `cut` (or nothing): read on where it may go on.
+        for buffer in (first, second):
+            if buffer.last == cut:
+                await buffer.extend()

@@ -1,4 +1,4 @@
-"""Second looks at what a time group could not settle alone, and the outbox's stuck and dead events.
+"""Second looks at what a window could not settle alone, and the outbox's stuck and dead events.
 
 Each look is a point query (a batch of outbox events by payment, a payment, a session), so its cost
 follows the number of suspects, which a healthy system keeps near zero, not the size of the range.

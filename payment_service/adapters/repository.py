@@ -8,12 +8,12 @@ from collections.abc import Collection, Iterable, Sequence
 from sqlalchemy import exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.adapters.orm import checkout_lines, checkout_sessions, invoices, payments, products, refunds
-from payment_service.adapters.payment_listing import payment_batch, payment_page
+from payment_service.adapters.orm import checkout_sessions, invoices, payments, products, refunds
+from payment_service.adapters.payment_listing import payment_batch, payment_page, window_lines
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession, CheckoutStatus
+from payment_service.domain.checkout import CheckoutSession, CheckoutStatus
 from payment_service.domain.payment import Payment
-from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery, StreamedLine, StreamedPayment
 
 
 class SqlCatalogRepository:
@@ -184,15 +184,17 @@ class SqlPaymentRepository:
 
     async def batch(
         self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
-    ) -> list[Payment]:
+    ) -> list[StreamedPayment]:
         """Up to `limit` payments paid in [start, end) after `after`, oldest first (see adapters.payment_listing)."""
         return await payment_batch(self._session, start, end, after, limit, user_id)
 
-    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
-        """The priced lines of each session, in order, in one query."""
-        lines: dict[str, list[CheckoutLine]] = {session_id: [] for session_id in session_ids}
-        c = checkout_lines.c
-        query = select(c.session_id, CheckoutLine).where(c.session_id.in_(lines)).order_by(c.session_id, c.position)
-        for session_id, line in await self._session.execute(query):
-            lines[session_id].append(line)
-        return lines
+    async def batch_lines(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        after: PaymentKey | None,
+        through: PaymentKey,
+        user_id: str | None = None,
+    ) -> dict[str, list[StreamedLine]]:
+        """The lines of the sessions of the batch read after `after` up to `through` (see adapters.payment_listing)."""
+        return await window_lines(self._session, start, end, after, through, user_id)

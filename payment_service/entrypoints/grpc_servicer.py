@@ -18,10 +18,9 @@ from payment_service.domain.checkout import CheckoutLine, CheckoutSession
 from payment_service.domain.outbox import OutboxStatus
 from payment_service.domain.outbox_listing import require_event_ids
 from payment_service.domain.payment import Payment
-from payment_service.domain.payment_listing import PaymentKey
 from payment_service.domain.refund import RefundRequest
 from payment_service.entrypoints.outbox_messages import outbox_event, outbox_query
-from payment_service.entrypoints.payment_listing_messages import list_query, stream_query
+from payment_service.entrypoints.payment_listing_messages import list_query, payment_batch_message, stream_query
 from payment_service.service_layer import catalog
 from payment_service.service_layer.checkout import Checkouts, CreateCheckout
 from payment_service.service_layer.checkout_cancellation import CheckoutCancellation
@@ -231,8 +230,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         self, request: payment_pb2.StreamPaymentsRequest, context: Context
     ) -> AsyncIterator[payment_pb2.PaymentBatch]:
         async for batch in stream_payments(stream_query(request), self._uow_factory):
-            payments = [_payment(p, batch.lines.get(p.session_id, ())) for p in batch.payments]
-            yield payment_pb2.PaymentBatch(payments=payments, last_key=PaymentKey.of(batch.payments[-1]).token())
+            yield payment_batch_message(batch.payments, batch.lines)
 
     @handles_errors
     async def LookupQpayPayments(

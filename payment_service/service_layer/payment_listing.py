@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from payment_service.domain.checkout import CheckoutLine
 from payment_service.domain.payment import Payment
-from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery, PaymentStreamQuery
+from payment_service.domain.payment_listing import (
+    PaymentKey,
+    PaymentListQuery,
+    PaymentStreamQuery,
+    StreamedLine,
+    StreamedPayment,
+)
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
@@ -38,8 +43,8 @@ async def list_payments(query: PaymentListQuery, uow_factory: UnitOfWorkFactory)
 class PaymentBatch:
     """A run of payments in key order, with their sessions' lines when the query asked for them."""
 
-    payments: list[Payment]
-    lines: dict[str, list[CheckoutLine]]  # by session id; empty unless asked for
+    payments: list[StreamedPayment]
+    lines: dict[str, list[StreamedLine]]  # by session id; empty unless asked for
 
 
 async def stream_payments(query: PaymentStreamQuery, uow_factory: UnitOfWorkFactory) -> AsyncIterator[PaymentBatch]:
@@ -48,7 +53,10 @@ async def stream_payments(query: PaymentStreamQuery, uow_factory: UnitOfWorkFact
     while True:
         async with uow_factory() as uow:
             batch = await uow.payments.batch(query.start, query.end, after, query.batch_size, query.user_id)
-            lines = await uow.payments.lines_of({p.session_id for p in batch}) if query.with_lines and batch else {}
+            lines = {}
+            if query.with_lines and batch:
+                through = PaymentKey.of(batch[-1])
+                lines = await uow.payments.batch_lines(query.start, query.end, after, through, query.user_id)
         if batch:
             yield PaymentBatch(batch, lines)
         if len(batch) < query.batch_size:

@@ -7,12 +7,12 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from payment_service.domain.catalog import ItemRef, Product
-from payment_service.domain.checkout import CheckoutLine, CheckoutSession
+from payment_service.domain.checkout import CheckoutSession
 from payment_service.domain.events import PaymentEvent
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.outbox_listing import OutboxEventQuery
 from payment_service.domain.payment import Payment
-from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery, StreamedLine, StreamedPayment
 
 
 class CatalogRepository(Protocol):
@@ -87,12 +87,20 @@ class PaymentRepository(Protocol):
 
     async def batch(
         self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
-    ) -> list[Payment]:
-        """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first; only
-        the buyer's when `user_id` is given."""
+    ) -> list[StreamedPayment]:
+        """Up to `limit` payments paid in [start, end) after `after` (from `start` when None), oldest first, with
+        their refunds' records; only the buyer's when `user_id` is given."""
 
-    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
-        """The priced lines of each session, in order (an empty list for a session without lines)."""
+    async def batch_lines(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        after: PaymentKey | None,
+        through: PaymentKey,
+        user_id: str | None = None,
+    ) -> dict[str, list[StreamedLine]]:
+        """The priced lines, in order and by session id, of the sessions of the payments a batch() with these
+        arguments read, up to `through` (its last payment's key)."""
 
 
 class OutboxRepository(Protocol):

@@ -16,7 +16,7 @@ from payment_service.domain.money import to_major
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.outbox_listing import OutboxEventQuery
 from payment_service.domain.payment import Payment, ReportedPayment
-from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery
+from payment_service.domain.payment_listing import PaymentKey, PaymentListQuery, StreamedLine, StreamedPayment
 from payment_service.service_layer.unit_of_work import AbstractUnitOfWork
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
@@ -137,10 +137,17 @@ class FakePayments:
 
     async def batch(
         self, start: dt.datetime, end: dt.datetime, after: PaymentKey | None, limit: int, user_id: str | None = None
-    ) -> list[Payment]:
+    ) -> list[StreamedPayment]:
         raise NotImplementedError("streaming payments is tested against real databases (test_payment_listing)")
 
-    async def lines_of(self, session_ids: Collection[str]) -> dict[str, list[CheckoutLine]]:
+    async def batch_lines(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        after: PaymentKey | None,
+        through: PaymentKey,
+        user_id: str | None = None,
+    ) -> dict[str, list[StreamedLine]]:
         raise NotImplementedError("streaming payments is tested against real databases (test_payment_listing)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,8 +13,8 @@ from paygrant.common.v1 import common_pb2
 from paygrant.entitlement.v1 import entitlement_pb2 as epb
 from paygrant.payment.v1 import payment_pb2 as ppb
 from paygrant_cli.reconcile.drift import Findings
-from paygrant_cli.reconcile.matching import Suspects, check_group
-from paygrant_cli.reconcile.streams import TimeCursor
+from paygrant_cli.reconcile.matching import Suspects, check_window
+from paygrant_cli.reconcile.streams import TimeBuffer, windows
 
 COURSE = common_pb2.ItemRef(kind="course", id="algebra")
 BOOK = common_pb2.ItemRef(kind="book", id="primer")
@@ -25,15 +26,21 @@ async def _batches(items: Sequence[int], size: int) -> AsyncIterator[Sequence[in
         yield items[start : start + size]
 
 
-@given(st.lists(st.integers(0, 20), max_size=60).map(sorted), st.integers(1, 7))
-async def test_a_cursor_gives_each_instant_whole_across_batch_edges(instants: list[int], size: int) -> None:
-    cursor = TimeCursor(_batches(instants, size), lambda n: (n, 0))
-    groups = []
-    while (head := await cursor.head()) is not None:
-        groups.append(await cursor.take(head))
-    assert groups == [[n] * instants.count(n) for n in sorted(set(instants))]
-    assert cursor.read == len(instants)
-    assert await cursor.take((99, 0)) == []
+instants = st.lists(st.integers(0, 12), max_size=40).map(sorted)
+
+
+@given(instants, instants, st.integers(1, 6), st.integers(1, 6))
+async def test_windows_hold_whole_instants_of_both_streams_across_batch_edges(
+    left: list[int], right: list[int], left_size: int, right_size: int
+) -> None:
+    first = TimeBuffer(_batches(left, left_size), lambda n: (n, 0))
+    second = TimeBuffer(_batches(right, right_size), lambda n: (n, 0))
+    seen: list[tuple[list[int], list[int]]] = [window async for window in windows(first, second)]
+
+    assert [n for a, _ in seen for n in a] == left and [n for _, b in seen for n in b] == right
+    for earlier, later in itertools.pairwise(seen):
+        assert max(earlier[0] + earlier[1]) < min(later[0] + later[1]), "an instant is never split"
+    assert (first.read, second.read) == (len(left), len(right))
 
 
 def payment(
@@ -58,7 +65,7 @@ def purchase(item: common_pb2.ItemRef, amount: int, **fields: object) -> epb.Pur
 
 def run(payments: Sequence[ppb.Payment], purchases: Sequence[epb.Purchase]) -> tuple[dict[str, int], Suspects]:
     findings, suspects = Findings(max_rows=10), Suspects()
-    check_group(payments, purchases, findings, suspects)
+    check_window(payments, purchases, findings, suspects)
     return {name: t.count for name, t in findings.tallies.items() if t.count}, suspects
 
 
@@ -104,7 +111,7 @@ def test_refunded_short_late_and_orphaned_records_are_sorted_out() -> None:
 def test_a_class_keeps_its_first_rows_and_counts_them_all() -> None:
     findings, suspects = Findings(max_rows=2), Suspects()
     payments = [payment(payment_id=f"pay-{n}", late=True) for n in range(5)]
-    check_group(payments, [], findings, suspects)
+    check_window(payments, [], findings, suspects)
     tally = findings.tallies["late_payment"]
     assert (tally.count, [row.payment_id for row in tally.rows]) == (5, ["pay-0", "pay-1"])
     assert not findings.drift_found, "a late payment is a notice, not drift"
