@@ -32,6 +32,21 @@ class Repair(enum.StrEnum):
     RECORD_QPAY_REFUND = "record the refund QPay made (RefundPayment, external)"
     NONE = "none: for an operator to decide"
 
+    @property
+    def short(self) -> str:
+        """A few words for a table."""
+        return _SHORT_REPAIRS[self]
+
+
+_SHORT_REPAIRS = {
+    Repair.RESEND_EVENT: "resend its event",
+    Repair.REVOKE_PURCHASE: "revoke the purchase",
+    Repair.RETRY_DEAD_EVENT: "retry the event",
+    Repair.RECHECK_WITH_QPAY: "CheckPayment",
+    Repair.RECORD_QPAY_REFUND: "record the refund",
+    Repair.NONE: "-",
+}
+
 
 @dataclass(frozen=True)
 class DriftClass:

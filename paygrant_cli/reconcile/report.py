@@ -123,16 +123,18 @@ def print_report(report: Report, console: Console) -> None:
 
 
 def _summary(report: Report) -> Table:
-    table = Table(title="drift classes")
-    for column in ("class", "severity", "count", "repair"):
-        table.add_column(column, justify="right" if column == "count" else "left")
+    table = Table(title="drift classes", caption="--fix repairs what has a repair; '-' is for people to decide")
+    table.add_column("class", no_wrap=True)
+    table.add_column("severity")
+    table.add_column("count", justify="right")
+    table.add_column("repair")
     qpay_names = {drift_class.name for drift_class in QPAY_CLASSES}
     for tally in report.findings.tallies.values():
         drift_class = tally.drift_class
         checked = report.against_qpay or drift_class.name not in qpay_names
         style = SEVERITY_STYLE[drift_class.severity] if tally.count else "dim"
-        count = str(tally.count) if checked else "not checked (--against-qpay)"
-        table.add_row(drift_class.name, drift_class.severity.value, count, drift_class.repair.value, style=style)
+        count = str(tally.count) if checked else "unchecked"
+        table.add_row(drift_class.name, drift_class.severity.value, count, drift_class.repair.short, style=style)
     return table
 
 

@@ -28,6 +28,7 @@ RESUMES = 3
 TimeKey = tuple[int, int]
 Item = TypeVar("Item")
 Other = TypeVar("Other")
+Batch = TypeVar("Batch", payment_pb2.PaymentBatch, entitlement_pb2.PurchaseBatch)
 PREFETCH = 2  # batches read ahead per stream
 
 
@@ -41,49 +42,55 @@ async def payment_batches(
 ) -> AsyncIterator[Sequence[payment_pb2.Payment]]:
     """Every payment paid in [since, until) (of `user_id` when given), with its lines unless not asked, oldest
     first."""
-    after = ""
-    for attempt in range(RESUMES + 1):
+
+    def stream_after(after_key: str) -> AsyncIterator[payment_pb2.PaymentBatch]:
         request = payment_pb2.StreamPaymentsRequest(
             start_time=to_timestamp(since),
             end_time=to_timestamp(until),
-            after_key=after,
+            after_key=after_key,
             batch_size=BATCH_SIZE,
             with_lines=with_lines,
             user_id=user_id,
         )
-        try:
-            async for batch in services.payments.StreamPayments(request):
-                after = batch.last_key
-                yield batch.payments
-            return
-        except grpc.aio.AioRpcError as error:
-            if error.code() is not grpc.StatusCode.UNAVAILABLE or attempt == RESUMES:
-                where = f"payment service at {services.payment_target}: StreamPayments"
-                raise ReconcileFailed(failure_line(where, error)) from None
-        await asyncio.sleep(0.5 * 2**attempt)
+        return services.payments.StreamPayments(request)  # type: ignore[no-any-return]
+
+    where = f"payment service at {services.payment_target}: StreamPayments"
+    async for batch in _resumed(stream_after, where):
+        yield batch.payments
 
 
 async def purchase_batches(
     services: Services, since: dt.datetime, until: dt.datetime, user_id: str
 ) -> AsyncIterator[Sequence[entitlement_pb2.Purchase]]:
     """Every purchase made in [since, until) (of `user_id` when given), oldest first."""
-    after = ""
-    for attempt in range(RESUMES + 1):
+
+    def stream_after(after_key: str) -> AsyncIterator[entitlement_pb2.PurchaseBatch]:
         request = entitlement_pb2.StreamPurchasesRequest(
             start_time=to_timestamp(since),
             end_time=to_timestamp(until),
-            after_key=after,
+            after_key=after_key,
             batch_size=BATCH_SIZE,
             user_id=user_id,
         )
+        return services.entitlements.StreamPurchases(request)  # type: ignore[no-any-return]
+
+    where = f"entitlement service at {services.entitlement_target}: StreamPurchases"
+    async for batch in _resumed(stream_after, where):
+        yield batch.purchases
+
+
+async def _resumed(stream_after: Callable[[str], AsyncIterator[Batch]], where: str) -> AsyncIterator[Batch]:
+    """The batches of the stream `stream_after("")` opens; when it breaks with UNAVAILABLE it is opened again
+    after the last batch's key, up to RESUMES times. ReconcileFailed, saying `where`, when it cannot go on."""
+    after = ""
+    for attempt in range(RESUMES + 1):
         try:
-            async for batch in services.entitlements.StreamPurchases(request):
+            async for batch in stream_after(after):
                 after = batch.last_key
-                yield batch.purchases
+                yield batch
             return
         except grpc.aio.AioRpcError as error:
             if error.code() is not grpc.StatusCode.UNAVAILABLE or attempt == RESUMES:
-                where = f"entitlement service at {services.entitlement_target}: StreamPurchases"
                 raise ReconcileFailed(failure_line(where, error)) from None
         await asyncio.sleep(0.5 * 2**attempt)
 
