@@ -41,6 +41,11 @@ class Suspects:
     def __len__(self) -> int:
         return len(self.ungranted) + len(self.still_granted) + len(self.orphans) + len(self.short)
 
+    def clear(self) -> None:
+        """Forgets every suspect (once they are settled)."""
+        for kind in (self.ungranted, self.still_granted, self.orphans, self.short):
+            kind.clear()
+
 
 def item_name(item: object) -> str:
     """An ItemRef of either contract as kind/id."""

@@ -59,10 +59,7 @@ class Verifier:
                 self._findings.add(REFUNDED_STILL_GRANTED, purchase_finding(purchase, "its payment is refunded"))
         await _all(self._orphans(payment_id, purchases) for payment_id, purchases in suspects.orphans.items())
         await _all(self._short(payment) for payment in suspects.short.values())
-        suspects.ungranted.clear()
-        suspects.still_granted.clear()
-        suspects.orphans.clear()
-        suspects.short.clear()
+        suspects.clear()
 
     async def events_of(self, payment_ids: Collection[str]) -> dict[str, list[ppb.OutboxEvent]]:
         """The outbox events of these payments (sent ones are deleted after the retention period)."""
