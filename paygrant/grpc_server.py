@@ -89,7 +89,8 @@ class GrpcServer:
             raise CannotServe.port_taken(self._address) from None
         if not security.credentials.configured:
             log.warning("protected mode: no credentials configured, so %s serves on loopback only", self._address)
-        await self._set_health(NOT_SERVING)
+        # Checked once before serving: a client asking right after start() gets the answer, not a placeholder.
+        await self._set_health(SERVING if await self._is_ready() else NOT_SERVING)
         await server.start()
         self._server = server
         self._watcher = asyncio.create_task(self._watch_readiness())
