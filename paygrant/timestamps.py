@@ -18,8 +18,8 @@ def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
     """
     if value is None:
         return None
-    since = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)) - EPOCH
-    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+    seconds, nanos = _since_epoch(value)
+    return Timestamp(seconds=seconds, nanos=nanos)
 
 
 def timestamp_fields(value: dt.datetime | None) -> dict[str, int] | None:
@@ -27,8 +27,13 @@ def timestamp_fields(value: dt.datetime | None) -> dict[str, int] | None:
     Timestamp to copy; None stays None."""
     if value is None:
         return None
+    seconds, nanos = _since_epoch(value)
+    return {"seconds": seconds, "nanos": nanos}
+
+
+def _since_epoch(value: dt.datetime) -> tuple[int, int]:
     since = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)) - EPOCH
-    return {"seconds": since.days * 86_400 + since.seconds, "nanos": since.microseconds * 1000}
+    return since.days * 86_400 + since.seconds, since.microseconds * 1000
 
 
 def from_timestamp(stamp: Timestamp) -> dt.datetime:

@@ -190,10 +190,6 @@ class Findings:
         if len(tally.rows) < self.max_rows:
             tally.rows.append(finding)
 
-    def count(self, drift_class: DriftClass) -> int:
-        """How many findings the class has."""
-        return self.tallies[drift_class.name].count
-
     @property
     def drift_found(self) -> bool:
         """True when any class of severity drift has a finding."""

@@ -25,9 +25,6 @@ from paygrant_cli.reconcile.drift import (
     Findings,
 )
 
-OUTCOME_NAMES = {ppb.PAYMENT_OUTCOME_GRANTED: "GRANTED", ppb.PAYMENT_OUTCOME_SHORT: "SHORT"}
-OUTCOME_NAMES[ppb.PAYMENT_OUTCOME_DUPLICATE] = "DUPLICATE"
-
 
 @dataclass
 class Suspects:
@@ -98,7 +95,7 @@ def check_payment(
     if payment.late:
         findings.add(LATE_PAYMENT, payment_finding(payment, "recorded after its session expired or was cancelled"))
     if payment.outcome != ppb.PAYMENT_OUTCOME_GRANTED:
-        outcome = OUTCOME_NAMES.get(payment.outcome, str(payment.outcome))
+        outcome = ppb.PaymentOutcome.Name(payment.outcome).removeprefix("PAYMENT_OUTCOME_")
         for purchase in active:
             findings.add(
                 GRANTED_WITHOUT_PAYMENT, purchase_finding(purchase, f"its payment is {outcome}: it grants nothing")

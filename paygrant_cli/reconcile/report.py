@@ -33,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from paygrant_cli.reconcile.drift import QPAY_CLASSES, Findings, Severity
+from paygrant_cli.reconcile.drift import QPAY_CLASSES, DriftClass, Findings, Severity
 from paygrant_cli.reconcile.repair import Action
 
 SCHEMA = "paygrant.reconcile/v1"
@@ -58,6 +58,10 @@ class Report:
     seconds: float = 0.0
     repairs: tuple[Action, ...] = ()
 
+    def checked(self, drift_class: DriftClass) -> bool:
+        """False for a QPay class when QPay was not asked."""
+        return self.against_qpay or drift_class not in QPAY_CLASSES
+
     @property
     def clean(self) -> bool:
         """True when no class of severity drift has a finding."""
@@ -65,7 +69,6 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON document (see the module's docstring)."""
-        qpay_names = {drift_class.name for drift_class in QPAY_CLASSES}
         classes = []
         for tally in self.findings.tallies.values():
             drift_class = tally.drift_class
@@ -75,7 +78,7 @@ class Report:
                     "severity": drift_class.severity.value,
                     "description": drift_class.description,
                     "repair": drift_class.repair.value,
-                    "checked": self.against_qpay or drift_class.name not in qpay_names,
+                    "checked": self.checked(drift_class),
                     "count": tally.count,
                     "rows_truncated": tally.count > len(tally.rows),
                     "rows": [row.as_json() for row in tally.rows],
@@ -128,12 +131,10 @@ def _summary(report: Report) -> Table:
     table.add_column("severity")
     table.add_column("count", justify="right")
     table.add_column("repair")
-    qpay_names = {drift_class.name for drift_class in QPAY_CLASSES}
     for tally in report.findings.tallies.values():
         drift_class = tally.drift_class
-        checked = report.against_qpay or drift_class.name not in qpay_names
         style = SEVERITY_STYLE[drift_class.severity] if tally.count else "dim"
-        count = str(tally.count) if checked else "unchecked"
+        count = str(tally.count) if report.checked(drift_class) else "unchecked"
         table.add_row(drift_class.name, drift_class.severity.value, count, drift_class.repair.short, style=style)
     return table
 

@@ -35,10 +35,6 @@ class Services:
         """The payment service's answer; ReconcileFailed naming it and `what` was asked when it fails."""
         return await _answer(call, f"payment service at {self.payment_target}: {what}")
 
-    async def ask_entitlements(self, call: Awaitable[Answer], what: str) -> Answer:
-        """The entitlement service's answer; ReconcileFailed naming it and `what` was asked when it fails."""
-        return await _answer(call, f"entitlement service at {self.entitlement_target}: {what}")
-
 
 async def _answer(call: Awaitable[Answer], where: str) -> Answer:
     try:

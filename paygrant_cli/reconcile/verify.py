@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Collection, Coroutine, Iterable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -146,14 +147,7 @@ class Verifier:
 def _with_event(finding: Finding, dead_event_ids: list[str]) -> Finding:
     if not dead_event_ids:
         return finding
-    return Finding(
-        f"{finding.detail}; its event is dead",
-        payment_id=finding.payment_id,
-        user_id=finding.user_id,
-        session_id=finding.session_id,
-        qpay_payment_id=finding.qpay_payment_id,
-        event_id=dead_event_ids[0],
-    )
+    return replace(finding, detail=f"{finding.detail}; its event is dead", event_id=dead_event_ids[0])
 
 
 def _event_finding(event: ppb.OutboxEvent, detail: str) -> Finding:

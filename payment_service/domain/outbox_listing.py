@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from paygrant import keyset
 from payment_service.domain.errors import InvalidRequest
 from payment_service.domain.outbox import OutboxStatus
-from payment_service.domain.validation import require_id
+from payment_service.domain.validation import require_ids
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1_000
 MAX_PAYMENT_IDS = 1_000
@@ -47,12 +47,9 @@ def parse_outbox_query(
     page_token: str,
 ) -> OutboxEventQuery:
     """A ListOutboxEvents request with every field checked."""
-    if len(payment_ids) > MAX_PAYMENT_IDS:
-        raise InvalidRequest("payment_ids", f"at most {MAX_PAYMENT_IDS} ids, got {len(payment_ids)}")
-    for payment_id in payment_ids:
-        require_id(payment_id, "payment_ids")
+    ids = tuple(require_ids(payment_ids, "payment_ids", 0, MAX_PAYMENT_IDS))
     size = keyset.require_size(page_size, "page_size", MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, InvalidRequest)
-    query = OutboxEventQuery(status, created_before, tuple(dict.fromkeys(payment_ids)), size)
+    query = OutboxEventQuery(status, created_before, ids, size)
     if not page_token:
         return query
     key = keyset.page_key_token(page_token, query.filters_digest())
@@ -63,6 +60,4 @@ def parse_outbox_query(
 
 def require_event_ids(event_ids: Sequence[str]) -> list[str]:
     """The ids a RetryOutboxEvents names: 1 to MAX_RETRIED_IDS valid ids, duplicates dropped."""
-    if not 1 <= len(event_ids) <= MAX_RETRIED_IDS:
-        raise InvalidRequest("event_ids", f"1 to {MAX_RETRIED_IDS} ids, got {len(event_ids)}")
-    return list(dict.fromkeys(require_id(event_id, "event_ids") for event_id in event_ids))
+    return require_ids(event_ids, "event_ids", 1, MAX_RETRIED_IDS)

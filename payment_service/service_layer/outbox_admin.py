@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paygrant.db import utcnow
-from payment_service.domain.errors import NotFound
 from payment_service.domain.outbox import OutboxMessage, OutboxStatus
 from payment_service.domain.outbox_listing import OutboxEventQuery
-from payment_service.domain.validation import require_id
+from payment_service.service_layer.queries import load_payment
 from payment_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 
@@ -75,12 +74,8 @@ async def list_outbox_events(query: OutboxEventQuery, uow_factory: UnitOfWorkFac
 
 async def resend_payment_event(payment_id: str, uow_factory: UnitOfWorkFactory) -> OutboxMessage:
     """Writes a new outbox row announcing what the GRANTED payment is now (see CheckoutSession.announce_again)."""
-    require_id(payment_id, "payment_id")
     async with uow_factory() as uow:
-        payment = await uow.payments.get(payment_id)
-        session = await uow.checkouts.get(payment.session_id) if payment is not None else None
-        if payment is None or session is None:
-            raise NotFound(f"payment {payment_id} does not exist", "payment_id")
+        payment, session = await load_payment(uow, payment_id)
         message = uow.outbox.add(session.announce_again(payment), utcnow())
         await uow.commit()
     return message
